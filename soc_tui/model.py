@@ -89,6 +89,28 @@ class Event:
         return bool(self.flags & FLAG_TRUNCATED)
 
 
+@dataclass(slots=True)
+class Checkpoint:
+    """Where a reader stands in one file (or journal): committed with the events."""
+
+    key: str  # the configured path (or source name) the reader follows
+    dev: int | None = None
+    ino: int | None = None
+    fp_hash: str | None = None  # sha256 hex of the first fp_len bytes
+    fp_len: int = 0
+    offset: int = 0
+    cursor: str | None = None  # journald cursor, for sources that have one
+
+
+@dataclass(slots=True)
+class Gap:
+    """Data a reader knows it could not read (truncation, replaced file)."""
+
+    source: str
+    reason: str
+    detail: str = ""
+
+
 def now_us() -> int:
     """Wall-clock time in integer microseconds since the epoch (UTC)."""
     return int(datetime.now(timezone.utc).timestamp() * 1_000_000)

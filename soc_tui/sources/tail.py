@@ -1,0 +1,468 @@
+"""Reading files crash-safely: the tailing state machine (DESIGN section 5).
+
+Owns: turning a file path (and its rotated siblings) into complete lines plus
+the checkpoint that covers them. Every source that reads files uses it: local
+files here, remote files over SSH later.
+
+The checkpoint is (device, inode, sha256 of the first min(1024, size) bytes and
+that length, byte offset after the last complete line). The caller stores it in
+the same transaction as the events, so a restart resumes exactly where the
+committed data ends.
+
+Per poll, after reading to EOF:
+- a different inode at the path: rename rotation. The old handle keeps being
+  drained until it has been quiet for `grace` seconds (late writes), then the
+  new file is read from 0;
+- the same inode but smaller than the offset: copytruncate. Finish from the
+  rotated sibling whose fingerprint matches, else record a gap; then read the
+  file from 0;
+- the same inode but different first bytes: the file was replaced in place;
+  same as above (a sibling with our fingerprint, else a gap).
+On restart: resume at the offset if the file still has our fingerprint; else
+find the rotated sibling with it (inode first, then fingerprint), drain it,
+then the siblings rotated after it (oldest first), then the current file from 0.
+
+Lines are emitted only when complete (or, when backfilling a file that is not
+followed, at its end). A line longer than MAX_LINE bytes keeps its first
+MAX_LINE bytes and is flagged truncated; the rest of that line is skipped.
+Bytes are decoded as UTF-8 with replacement characters; NUL bytes are kept.
+
+Must not: parse lines, touch the database or import Textual.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Callable
+
+from soc_tui.model import FLAG_TRUNCATED, Checkpoint, Gap
+
+MAX_LINE = 64 * 1024
+FP_BYTES = 1024
+READ_BYTES = 1 << 20
+
+
+@dataclass(slots=True)
+class Chunk:
+    """Lines read in one step and the checkpoint that stands after them."""
+
+    source: str
+    lines: list[tuple[str, int]]  # (text, flags)
+    nbytes: int
+    checkpoint: Checkpoint
+    gaps: list[Gap] = field(default_factory=list)
+
+
+def fingerprint(fh: BinaryIO, length: int = FP_BYTES) -> tuple[str, int]:
+    """sha256 hex and length of the first `length` bytes readable from fh."""
+    fh.seek(0)
+    head = fh.read(length)
+    return hashlib.sha256(head).hexdigest(), len(head)
+
+
+def _open(path: str) -> BinaryIO:
+    if path.endswith(".gz"):
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return open(path, "rb")  # noqa: SIM115 - kept open while following
+
+
+def _matches(path: str, cp: Checkpoint) -> bool:
+    """Does the file at `path` start with the bytes the checkpoint fingerprinted?"""
+    if cp.fp_hash is None:
+        return False
+    try:
+        with _open(path) as fh:
+            digest, n = fingerprint(fh, cp.fp_len)
+    except (OSError, EOFError, gzip.BadGzipFile):
+        return False
+    return n == cp.fp_len and digest == cp.fp_hash
+
+
+_ROTATED_SUFFIX = re.compile(r"^[.-](\d+|\d{8}(\d{2})?|\d{4}-\d{2}-\d{2})(\.gz)?$")
+
+
+def rotated_siblings(path: str) -> list[str]:
+    """Files next to `path` named like its rotations (`.1`, `.2.gz`, `-20261126`)."""
+    p = Path(path)
+    try:
+        names = os.listdir(p.parent)
+    except OSError:
+        return []
+    out = []
+    for name in names:
+        if name.startswith(p.name) and _ROTATED_SUFFIX.match(name[len(p.name):]):
+            out.append(str(p.parent / name))
+    return out
+
+
+def is_rotated_name(name: str, others: set[str]) -> bool:
+    """Is `name` a rotation of one of `others` (used to keep globs off siblings)?"""
+    for other in others:
+        if other != name and name.startswith(other) and _ROTATED_SUFFIX.match(name[len(other):]):
+            return True
+    return False
+
+
+def _mtime(path: str) -> int:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return 0
+
+
+class _Reader:
+    """One open file: byte positions and the line splitter."""
+
+    def __init__(self, path: str, fh: BinaryIO, offset: int, compressed: bool) -> None:
+        self.path = path
+        self.fh = fh
+        self.compressed = compressed
+        st = os.stat(path)
+        self.dev, self.ino = st.st_dev, st.st_ino
+        self.fp_hash, self.fp_len = fingerprint(fh)
+        self.pos = offset  # after the last emitted line
+        self.read_pos = offset  # bytes consumed from the file
+        self.buf = b""  # file[pos:read_pos] while not skipping
+        self.long_head: bytes | None = None  # first MAX_LINE bytes of an over-long line
+        fh.seek(offset)
+
+    def close(self) -> None:
+        try:
+            self.fh.close()
+        except OSError:
+            pass
+
+    def size(self) -> int:
+        if self.compressed:
+            return -1
+        return os.fstat(self.fh.fileno()).st_size
+
+    def refresh_fingerprint(self) -> None:
+        """Extend the fingerprint while the file is shorter than FP_BYTES."""
+        if self.fp_len < FP_BYTES and not self.compressed:
+            here = self.fh.tell()
+            self.fp_hash, self.fp_len = fingerprint(self.fh)
+            self.fh.seek(here)
+
+    def still_ours(self) -> bool:
+        """Do the first fp_len bytes on disk still hash to our fingerprint?"""
+        if self.compressed:
+            return True
+        here = self.fh.tell()
+        try:
+            digest, n = fingerprint(self.fh, self.fp_len)
+        finally:
+            self.fh.seek(here)
+        return n == self.fp_len and digest == self.fp_hash
+
+    def checkpoint(self, key: str) -> Checkpoint:
+        return Checkpoint(key, self.dev, self.ino, self.fp_hash, self.fp_len, self.pos)
+
+    def read(self, budget: int, out: list[tuple[str, int]]) -> int:
+        """Read up to `budget` bytes, append complete lines to `out`; bytes read."""
+        data = self.fh.read(budget)
+        if not data:
+            return 0
+        self._feed(data, out)
+        return len(data)
+
+    def _feed(self, data: bytes, out: list[tuple[str, int]]) -> None:
+        n = len(data)
+        if self.long_head is not None:
+            i = data.find(b"\n")
+            if i < 0:
+                self.read_pos += n
+                return
+            self.read_pos += i + 1
+            self.pos = self.read_pos
+            out.append((_decode(self.long_head), FLAG_TRUNCATED))
+            self.long_head = None
+            data = data[i + 1 :]
+            n = len(data)
+        buf = self.buf + data if self.buf else data
+        self.read_pos += n
+        last = buf.rfind(b"\n")
+        if last >= 0:
+            text = buf[: last + 1].decode("utf-8", "replace")
+            for line in text.split("\n")[:-1]:
+                if len(line) > MAX_LINE // 4:
+                    encoded = line.encode("utf-8", "surrogateescape")
+                    if len(encoded) > MAX_LINE:
+                        out.append((_decode(encoded[:MAX_LINE]), FLAG_TRUNCATED))
+                        continue
+                out.append((line, 0))
+            rest = buf[last + 1 :]
+        else:
+            rest = buf
+        self.pos = self.read_pos - len(rest)
+        if len(rest) > MAX_LINE:
+            self.long_head = rest[:MAX_LINE]
+            self.buf = b""
+        else:
+            self.buf = rest
+
+    def flush_partial(self, out: list[tuple[str, int]]) -> None:
+        """At the end of a file nobody writes to any more: emit the last partial line."""
+        if self.long_head is not None:
+            out.append((_decode(self.long_head), FLAG_TRUNCATED))
+            self.long_head = None
+        elif self.buf:
+            out.append((_decode(self.buf), 0))
+            self.buf = b""
+        self.pos = self.read_pos
+
+
+def _decode(b: bytes) -> str:
+    return b.decode("utf-8", "replace")
+
+
+class FileFollower:
+    """Follows one configured path across rotations; see the module docstring.
+
+    `follow=False` is backfill: read to the end once, emit the last partial line,
+    and report `done`. `find_inode` lets the caller offer checkpoints saved under
+    other keys for the same (dev, ino), so a renamed file is not read twice.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        checkpoint: Checkpoint | None = None,
+        *,
+        follow: bool = True,
+        grace: float = 1.0,
+        read_bytes: int = READ_BYTES,
+        find_inode: Callable[[int, int], list[Checkpoint]] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.key = path
+        self.checkpoint = checkpoint
+        self.follow = follow and not path.endswith(".gz")
+        self.grace = grace
+        self.read_bytes = read_bytes
+        self.find_inode = find_inode
+        self.clock = clock
+        self.reader: _Reader | None = None
+        self.pending: list[tuple[str, int]] = []  # rotated files to drain first: (path, offset)
+        self.on_current = False  # reader is the file at `path` (not a drained sibling)
+        self.rotated_seen: float | None = None
+        self.done = False
+        self.started = False
+        self._gaps: list[Gap] = []
+
+    # -- public -------------------------------------------------------------
+
+    def poll(self) -> list[Chunk]:
+        """Read what is available now (at most about `read_bytes`), return chunks."""
+        if self.done:
+            return []
+        if not self.started:
+            self._start()
+        self._check_rewritten()
+        chunks: list[Chunk] = []
+        budget = self.read_bytes
+        while budget > 0:
+            if self.reader is None and not self._advance():
+                break
+            assert self.reader is not None
+            lines: list[tuple[str, int]] = []
+            n = self.reader.read(budget, lines)
+            budget -= n
+            if n:
+                self.rotated_seen = None  # the old file is still being written: wait on
+                chunks.append(self._chunk(lines, n))
+                continue
+            switched = self._at_eof(lines)
+            if lines:
+                chunks.append(self._chunk(lines, 0))
+            if switched:
+                continue
+            if self._gaps and self.reader is not None:
+                chunks.append(self._chunk([], 0))
+            break
+        return chunks
+
+    def close(self) -> None:
+        if self.reader is not None:
+            self.reader.close()
+            self.reader = None
+
+    def bytes_behind(self) -> int:
+        """Bytes on disk not yet read (current file only)."""
+        if self.reader is None:
+            return 0
+        try:
+            st = os.stat(self.key)
+        except OSError:
+            return 0
+        if self.on_current and st.st_ino == self.reader.ino:
+            return max(0, st.st_size - self.reader.pos)
+        return st.st_size
+
+    # -- state machine --------------------------------------------------------
+
+    def _chunk(self, lines: list[tuple[str, int]], nbytes: int) -> Chunk:
+        assert self.reader is not None
+        self.reader.refresh_fingerprint()
+        gaps, self._gaps = self._gaps, []
+        return Chunk(self.key, lines, nbytes, self.reader.checkpoint(self.key), gaps)
+
+    def _gap(self, reason: str, detail: str) -> None:
+        self._gaps.append(Gap(self.key, reason, detail))
+
+    def _start(self) -> None:
+        self.started = True
+        cp = self.checkpoint
+        if cp is None and self.find_inode is not None:
+            try:
+                st = os.stat(self.key)
+            except OSError:
+                st = None
+            if st is not None:
+                for other in self.find_inode(st.st_dev, st.st_ino):
+                    if _matches(self.key, other):
+                        cp = Checkpoint(self.key, other.dev, other.ino, other.fp_hash,
+                                        other.fp_len, other.offset)
+                        break
+        if cp is None:
+            return  # _advance opens the path from 0
+        try:
+            st = os.stat(self.key)
+        except OSError:
+            st = None
+        if st is not None and _matches(self.key, cp) and (
+            self.key.endswith(".gz") or st.st_size >= cp.offset
+        ):
+            if (st.st_dev, st.st_ino) == (cp.dev, cp.ino) or not self.follow:
+                self._open_current(cp.offset)
+                return
+        if not self.follow:
+            # Backfill of a file that changed since it was read: read it whole.
+            self._gap("replaced", f"{self.key} no longer matches its checkpoint; read from 0")
+            return
+        sibling = self._find_rotated(cp)
+        if sibling is None:
+            self._gap(
+                "lost",
+                f"the file read up to offset {cp.offset} was not found at {self.key} "
+                "or among its rotated siblings; reading the current file from 0",
+            )
+            return
+        later = sorted(
+            (s for s in rotated_siblings(self.key) if s != sibling and _mtime(s) > _mtime(sibling)),
+            key=_mtime,
+        )
+        self.pending = [(sibling, cp.offset)] + [(s, 0) for s in later]
+
+    def _find_rotated(self, cp: Checkpoint) -> str | None:
+        siblings = rotated_siblings(self.key)
+        for s in siblings:
+            try:
+                st = os.stat(s)
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) == (cp.dev, cp.ino) and _matches(s, cp):
+                return s
+        for s in sorted(siblings, key=_mtime, reverse=True):
+            if _matches(s, cp):
+                return s
+        return None
+
+    def _open_current(self, offset: int) -> bool:
+        try:
+            fh = _open(self.key)
+        except FileNotFoundError:
+            if not self.follow:
+                raise
+            return False
+        try:
+            self.reader = _Reader(self.key, fh, offset, self.key.endswith(".gz"))
+        except OSError:
+            fh.close()
+            raise
+        self.on_current = True
+        self.rotated_seen = None
+        return True
+
+    def _advance(self) -> bool:
+        """Open the next file to read: a pending rotated file, else the path."""
+        while self.pending:
+            path, offset = self.pending.pop(0)
+            try:
+                fh = _open(path)
+                self.reader = _Reader(path, fh, offset, path.endswith(".gz"))
+            except (OSError, EOFError):
+                self._gap("lost", f"rotated file {path} vanished before it was drained")
+                continue
+            self.on_current = False
+            return True
+        if self.done:
+            return False
+        return self._open_current(0)
+
+    def _at_eof(self, lines: list[tuple[str, int]]) -> bool:
+        """Handle EOF of the reader. True when another reader should be tried now."""
+        r = self.reader
+        assert r is not None
+        if not self.follow:
+            r.flush_partial(lines)
+            self.done = True
+            return False
+        if not self.on_current:
+            # A rotated file being drained: nobody appends to it any more.
+            r.flush_partial(lines)
+            if lines:
+                # Emit these with the sibling's checkpoint before switching.
+                return False
+            r.close()
+            self.reader = None
+            return True
+        try:
+            st = os.stat(self.key)
+        except OSError:
+            return False  # path gone: rotation in progress; keep the old handle
+        if (st.st_dev, st.st_ino) != (r.dev, r.ino):
+            now = self.clock()
+            if self.rotated_seen is None:
+                self.rotated_seen = now
+                return False
+            if now - self.rotated_seen < self.grace:
+                return False
+            r.flush_partial(lines)
+            if lines:
+                return False
+            r.close()
+            self.reader = None
+            self._open_current(0)
+            return self.reader is not None
+        return self._check_rewritten()
+
+    def _check_rewritten(self) -> bool:
+        """Truncated or replaced in place? Then switch readers; True when switched."""
+        r = self.reader
+        if r is None or not self.on_current or not self.follow:
+            return False
+        size = os.fstat(r.fh.fileno()).st_size
+        if size >= r.read_pos and r.still_ours():
+            return False
+        why = "truncated" if size < r.read_pos else "replaced"
+        sibling = None
+        for s in sorted(rotated_siblings(self.key), key=_mtime, reverse=True):
+            if _matches(s, r.checkpoint(self.key)):
+                sibling = s
+                break
+        pos = r.pos
+        r.close()
+        self.reader = None
+        if sibling is not None:
+            self.pending = [(sibling, pos)]
+        else:
+            self._gap(why, f"{self.key} was {why} at offset {pos}; "
+                      "no rotated copy found, data after that offset may be lost")
+        return True

@@ -1,0 +1,198 @@
+"""Opening the database: file mode, pragmas, schema migrations.
+
+Owns: the connection settings every process uses (WAL, synchronous=NORMAL,
+busy timeout), creating the file with mode 0600, and the versioned schema
+(`PRAGMA user_version`). Every other store module receives a connection from
+here. Must not: parse logs or know about sources beyond their table rows.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+from typing import Callable
+
+import sqlite_utils
+
+
+class StoreError(Exception):
+    """A database problem worth one clear line to the user (locked, corrupt, ...)."""
+
+
+BUSY_TIMEOUT_MS = 5000
+
+
+def open_db(path: str | os.PathLike[str], *, create: bool = True) -> sqlite3.Connection:
+    """Open (creating with mode 0600 if allowed) and migrate the database at `path`."""
+    p = Path(path)
+    if not create and not p.exists():
+        raise StoreError(f"database not found: {p} (ingest or collect something first)")
+    try:
+        _create_private(p)
+    except OSError as exc:
+        raise StoreError(f"cannot create database {p}: {exc.strerror or exc}") from exc
+    try:
+        conn = sqlite3.connect(p, check_same_thread=False, isolation_level=None)
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        if p.stat().st_size == 0:
+            # A new file: let pruning give space back later. Must precede the
+            # first write, WAL's included.
+            conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
+        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise StoreError(f"could not switch {p} to WAL mode (got {mode})")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        migrate(conn)
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(_describe(exc, p)) from exc
+    except StoreError as exc:
+        raise StoreError(f"{p}: {exc}") from exc
+    _register_functions(conn)
+    return conn
+
+
+def _describe(exc: sqlite3.DatabaseError, p: Path) -> str:
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return f"database is locked by another process: {p}"
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        return f"database file is corrupt or not a soc-tui database: {p} ({text})"
+    if "unable to open" in text or "readonly" in text:
+        return f"cannot open database {p}: {text}"
+    return f"database error on {p}: {text}"
+
+
+def _create_private(p: Path) -> None:
+    """Create the database file with mode 0600 before SQLite touches it."""
+    if p.parent and not p.parent.exists():
+        p.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not p.exists():
+        fd = os.open(p, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600)
+        os.close(fd)
+
+
+def _register_functions(conn: sqlite3.Connection) -> None:
+    from soc_tui.store.search import ip_in_network
+
+    conn.create_function("ip_in_network", 2, ip_in_network, deterministic=True)
+
+
+# --- migrations -------------------------------------------------------------
+
+
+def _v1(conn: sqlite3.Connection) -> None:
+    # Plain DDL: sqlite-utils' create() commits on its own, which would split
+    # this migration's transaction.
+    db = conn
+    db.execute("CREATE TABLE sources (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, kind TEXT)")
+    db.execute(
+        """
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            ts INTEGER NOT NULL,
+            ingested_at INTEGER NOT NULL,
+            source INTEGER REFERENCES sources(id),
+            host TEXT, app TEXT, pid INTEGER, level TEXT,
+            action TEXT, outcome TEXT, user TEXT, target_user TEXT,
+            src_ip TEXT, src_port INTEGER,
+            http_method TEXT, url TEXT, http_status INTEGER, bytes INTEGER,
+            user_agent TEXT, referrer TEXT,
+            message TEXT, raw TEXT NOT NULL,
+            repeat INTEGER NOT NULL DEFAULT 1,
+            flags INTEGER NOT NULL DEFAULT 0,
+            extra TEXT
+        )
+        """
+    )
+    for cols in (("ts",), ("src_ip",), ("user",), ("host",), ("action",), ("app", "ts")):
+        db.execute(f"CREATE INDEX idx_events_{'_'.join(cols)} ON events ({', '.join(cols)})")
+    # External-content FTS5 over the message: the text lives once, in `events`.
+    # Rows are indexed by explicit batched inserts in the writer, never triggers.
+    db.execute(
+        "CREATE VIRTUAL TABLE events_fts USING fts5("
+        "message, content='events', content_rowid='id', columnsize=0)"
+    )
+    db.execute(
+        """
+        CREATE TABLE checkpoints (
+            key TEXT PRIMARY KEY,
+            source INTEGER REFERENCES sources(id),
+            dev INTEGER, ino INTEGER,
+            fp_hash TEXT, fp_len INTEGER,
+            offset INTEGER NOT NULL,
+            cursor TEXT,
+            updated_at INTEGER NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX idx_checkpoints_dev_ino ON checkpoints (dev, ino)")
+    db.execute(
+        """
+        CREATE TABLE source_stats (
+            source INTEGER PRIMARY KEY REFERENCES sources(id),
+            lines INTEGER NOT NULL DEFAULT 0,
+            events INTEGER NOT NULL DEFAULT 0,
+            unparsed INTEGER NOT NULL DEFAULT 0,
+            truncated INTEGER NOT NULL DEFAULT 0,
+            gaps INTEGER NOT NULL DEFAULT 0,
+            bytes INTEGER NOT NULL DEFAULT 0,
+            last_event_ts INTEGER,
+            updated_at INTEGER
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE gaps (
+            id INTEGER PRIMARY KEY,
+            source INTEGER REFERENCES sources(id),
+            at INTEGER NOT NULL,
+            reason TEXT NOT NULL,
+            detail TEXT
+        )
+        """
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Bring the schema to SCHEMA_VERSION, one migration per transaction."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version == 0 and _has_any_table(conn):
+            raise StoreError("the file is an SQLite database but not a soc-tui database")
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"schema version {version} is newer than this soc-tui ({SCHEMA_VERSION})"
+            )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    while True:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version >= SCHEMA_VERSION:
+                conn.execute("COMMIT")
+                return
+            MIGRATIONS[version](conn)
+            conn.execute(f"PRAGMA user_version={version + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+
+def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+    return sqlite_utils.Database(conn)[name].exists()
+
+
+def _has_any_table(conn: sqlite3.Connection) -> bool:
+    return bool(sqlite_utils.Database(conn).table_names())
