@@ -1,0 +1,185 @@
+#!/usr/bin/env python3
+"""Ingest benchmark: prints figures, asserts nothing (budgets: DESIGN section 10).
+
+    .venv/bin/python benchmarks/ingest.py [--lines 1000000] [--workdir DIR]
+
+1. writes a seeded auth.log-like file of --lines lines;
+2. runs `soc-tui ingest` on it in a child process (the real CLI path) and reports
+   lines/s, MB/s and the child's peak RSS;
+3. measures the machine's limit for our store in the same run: the same lines,
+   parsed beforehand, written by bare batched inserts (events + FTS5 index,
+   same schema, same batch size) into a fresh database;
+4. reports ingest as a share of that limit, database bytes per raw byte, and the
+   time of an FTS query, a count and a `src_ip:` query over the stored events.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import resource
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from soc_tui.model import Event  # noqa: E402
+from soc_tui.parse import LineParser  # noqa: E402
+from soc_tui.store.events import Batch, SourceIds, write_batch  # noqa: E402
+from soc_tui.store.db import open_db  # noqa: E402
+from soc_tui.store.reader import StoreReader  # noqa: E402
+
+USERS = ["root", "admin", "ubuntu", "deploy", "oracle", "test", "git", "postgres", "www-data"]
+
+
+def generate(path: Path, n: int, seed: int = 1) -> int:
+    """A realistic mix of auth.log lines over about a month; returns bytes written."""
+    rng = random.Random(seed)
+    ts = 1_700_000_000
+    months = ["Nov", "Dec"]
+    out = []
+    total = 0
+    with open(path, "w", encoding="utf-8") as fh:
+        for i in range(n):
+            ts += rng.randint(0, 3)
+            t = time.gmtime(ts)
+            stamp = f"{months[t.tm_mon % 2]} {t.tm_mday:2d} {t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
+            host = f"srv-{rng.randint(1, 4):02d}"
+            pid = rng.randint(1000, 65000)
+            ip = f"{rng.choice((45, 103, 185, 203, 198))}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
+            port = rng.randint(1024, 65535)
+            user = rng.choice(USERS)
+            r = rng.random()
+            if r < 0.35:
+                msg = f"sshd[{pid}]: Failed password for {user} from {ip} port {port} ssh2"
+            elif r < 0.50:
+                msg = f"sshd[{pid}]: Invalid user {user}{rng.randint(0, 99)} from {ip} port {port}"
+            elif r < 0.58:
+                msg = f"sshd[{pid}]: Connection closed by {ip} port {port} [preauth]"
+            elif r < 0.62:
+                msg = f"sshd[{pid}]: Accepted publickey for {user} from {ip} port {port} ssh2: ED25519 SHA256:abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+            elif r < 0.75:
+                msg = f"CRON[{pid}]: pam_unix(cron:session): session opened for user root by (uid=0)"
+            elif r < 0.85:
+                msg = f"CRON[{pid}]: pam_unix(cron:session): session closed for user root"
+            elif r < 0.90:
+                msg = f"sudo:   {user} : TTY=pts/{rng.randint(0, 5)} ; PWD=/home/{user} ; USER=root ; COMMAND=/usr/bin/systemctl restart nginx"
+            elif r < 0.95:
+                msg = f"systemd-logind[{pid}]: New session {rng.randint(1, 9999)} of user {user}."
+            elif r < 0.99:
+                msg = f"sshd[{pid}]: Received disconnect from {ip} port {port}:11: Bye Bye [preauth]"
+            else:
+                msg = f"sshd[{pid}]: message repeated {rng.randint(2, 9)} times: [ Failed password for root from {ip} port {port} ssh2]"
+            line = f"{stamp} {host} {msg}\n"
+            out.append(line)
+            if len(out) >= 10000:
+                chunk = "".join(out)
+                fh.write(chunk)
+                total += len(chunk.encode())
+                out = []
+        if out:
+            chunk = "".join(out)
+            fh.write(chunk)
+            total += len(chunk.encode())
+    return total
+
+
+def db_bytes(db: Path) -> int:
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    return sum(os.path.getsize(p) for p in (db, Path(f"{db}-wal")) if p.exists())
+
+
+def bare_insert_limit(log: Path, db: Path, batch_size: int = 5000) -> tuple[float, int]:
+    """Rows/s of bare batched inserts (events + FTS5) of pre-parsed rows."""
+    parser = LineParser(source_id=str(log), year=2023)
+    with open(log, encoding="utf-8") as fh:
+        events: list[Event] = [parser.parse(line.rstrip("\n")) for line in fh]
+    conn = open_db(db)
+    sources = SourceIds(conn)
+    start = time.perf_counter()
+    for i in range(0, len(events), batch_size):
+        write_batch(conn, sources, Batch(events=events[i : i + batch_size]))
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return len(events) / elapsed, len(events)
+
+
+def timed(fn, repeat: int = 5) -> tuple[float, object]:
+    best = float("inf")
+    result = None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - t)
+    return best, result
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--lines", type=int, default=1_000_000)
+    ap.add_argument("--workdir", help="keep files here (default: a temporary directory)")
+    args = ap.parse_args()
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="soc-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    log = work / "auth.log"
+    db = work / "ingest.db"
+    bare = work / "bare.db"
+    for p in (db, bare):
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{p}{suffix}").unlink(missing_ok=True)
+
+    t = time.perf_counter()
+    raw = generate(log, args.lines)
+    print(f"generated      {args.lines:,} lines, {raw / 1e6:.1f} MB in {time.perf_counter() - t:.1f}s ({log})")
+
+    t = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "soc_tui", "--db", str(db), "ingest", "--year", "2023",
+         "--no-progress", str(log)],
+        capture_output=True, text=True, cwd=ROOT,
+    )
+    ingest_s = time.perf_counter() - t
+    if proc.returncode != 0:
+        print(proc.stdout, proc.stderr, file=sys.stderr)
+        return 1
+    rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    ingest_rate = args.lines / ingest_s
+    print(f"ingest         {ingest_rate:,.0f} lines/s, {raw / ingest_s / 1e6:.1f} MB/s "
+          f"({ingest_s:.1f}s, FTS on, no rules)  [{proc.stdout.strip()}]")
+    print(f"ingest RSS     {rss_mb:.0f} MB peak (child process)")
+
+    limit, n = bare_insert_limit(log, bare)
+    print(f"store limit    {limit:,.0f} rows/s (bare batched inserts + FTS5 of {n:,} pre-parsed rows)")
+    print(f"ingest/limit   {ingest_rate / limit * 100:.0f}%  (budget >= 80%)")
+
+    size = db_bytes(db)
+    print(f"database       {size / 1e6:.1f} MB = {size / raw:.2f} x raw log bytes  (budget <= 2x)")
+
+    reader = StoreReader(str(db), create=False)
+    for label, query, fn in (
+        ("FTS query", '"Failed password" root', lambda q: reader.search(q, limit=100)),
+        ("FTS rare term", "Bye", lambda q: reader.search(q, limit=100)),
+        ("FTS count", '"Failed password"', lambda q: reader.count(q)),
+        ("src_ip query", "src_ip:203.0.113.7", lambda q: reader.search(q, limit=100)),
+        ("CIDR query", "src_ip:203.0.0.0/16 user:root", lambda q: reader.search(q, limit=100)),
+    ):
+        secs, res = timed(lambda: fn(query))
+        size_note = f"{res:,} matches" if isinstance(res, int) else f"{len(res)} rows"
+        print(f"{label:<14} {secs * 1000:7.1f} ms  {query!r} -> {size_note}")
+    reader.close()
+    if not args.workdir:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
