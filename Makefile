@@ -16,8 +16,12 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@ $(VENV)/.installed
 
+DEMO := .demo
 demo: $(VENV)/.installed
-	$(BIN)/python -m soc_tui.demo_sample
+	rm -rf $(DEMO) && mkdir -p $(DEMO)
+	$(BIN)/python demo_data/sample.py $(DEMO)/logs
+	$(BIN)/soc-tui --db $(DEMO)/soc.db ingest --tz UTC '$(DEMO)/logs/*.log'
+	$(BIN)/soc-tui --db $(DEMO)/soc.db search 'src_ip:203.0.113.66'
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q -rs
@@ -26,4 +30,4 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/ingest.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(DEMO) build *.egg-info

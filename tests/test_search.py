@@ -147,3 +147,13 @@ def test_bad_queries_name_the_position(query: str, position: int) -> None:
     with pytest.raises(SearchError) as err:
         compile_query(query)
     assert err.value.position == position
+
+
+def test_message_field_and_fts_integrity(reader: StoreReader, tmp_path: Path) -> None:
+    assert ids(reader.search('message:"GET /.env HTTP/1.1"', limit=None)) == [4]
+    assert ids(reader.search("message:*publickey*", limit=None)) == [3]
+    conn = open_db(tmp_path / "soc.db")
+    # The external-content index agrees with the rows it indexes.
+    conn.execute("INSERT INTO events_fts(events_fts, rank) VALUES ('integrity-check', 1)")
+    stored = conn.execute("SELECT count(*) FROM events WHERE message IS NULL").fetchone()[0]
+    assert stored == len(EVENTS)  # every message here is the tail of its raw line

@@ -39,8 +39,8 @@ class Batch:
 _INSERT_EVENT = (
     "INSERT INTO events (id, ts, ingested_at, source, host, app, pid, level, action,"
     " outcome, user, target_user, src_ip, src_port, http_method, url, http_status,"
-    " bytes, user_agent, referrer, message, raw, repeat, flags, extra)"
-    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " bytes, user_agent, referrer, message, raw, msg_off, repeat, flags, extra)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 _INSERT_FTS = "INSERT INTO events_fts (rowid, message) VALUES (?, ?)"
 
@@ -89,13 +89,21 @@ def write_batch(conn: sqlite3.Connection, sources: SourceIds, batch: Batch) -> t
                 stat[2] += 1
             if ev.ts > stat[3]:
                 stat[3] = ev.ts
-            message = ev.message if ev.message is not None else ev.raw
+            raw = ev.raw
+            message = ev.message if ev.message is not None else raw
+            # Store the message as an offset into raw when it is raw's tail
+            # (substr() counts characters like Python, but stops at NUL).
+            stored: str | None = message
+            msg_off = None
+            if raw.endswith(message) and "\x00" not in raw:
+                stored = None
+                msg_off = len(raw) - len(message)
             rows.append(
                 (
                     next_id, ev.ts, ingested, sid, ev.host, ev.app, ev.pid, ev.level,
                     ev.action, ev.outcome, ev.user, ev.target_user, ev.src_ip,
                     ev.src_port, ev.http_method, ev.url, ev.http_status, ev.bytes,
-                    ev.user_agent, ev.referrer, message, ev.raw, ev.repeat, ev.flags,
+                    ev.user_agent, ev.referrer, stored, raw, msg_off, ev.repeat, ev.flags,
                     json.dumps(ev.extra, ensure_ascii=False) if ev.extra else None,
                 )
             )

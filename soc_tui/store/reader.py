@@ -13,7 +13,7 @@ import threading
 from typing import Any, Iterator
 
 from soc_tui.model import Checkpoint
-from soc_tui.store.db import StoreError, open_db
+from soc_tui.store.db import MESSAGE_SQL, StoreError, open_db
 from soc_tui.store.events import checkpoints_for_inode, load_checkpoint
 from soc_tui.store.search import CompiledQuery, compile_query
 
@@ -22,7 +22,7 @@ EVENT_COLUMNS = (
     "user", "target_user", "src_ip", "src_port", "http_method", "url", "http_status",
     "bytes", "user_agent", "referrer", "message", "raw", "repeat", "flags", "extra",
 )
-_SELECT = ", ".join(f"e.{c}" for c in EVENT_COLUMNS) + ", s.name"
+_SELECT = ", ".join(MESSAGE_SQL if c == "message" else f"e.{c}" for c in EVENT_COLUMNS) + ", s.name"
 
 
 def _from(q: CompiledQuery) -> tuple[str, list[object]]:

@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 from functools import lru_cache
 
 from soc_tui.model import dt_to_us, now_us
+from soc_tui.store.db import MESSAGE_SQL
 
 
 class SearchError(ValueError):
@@ -237,7 +238,7 @@ class _Parser:
         if name == "source":
             op, pat = _like_or_eq(value)
             return Cond(f"e.source IN (SELECT id FROM sources WHERE name {op})", [pat])
-        col = f"e.{name}"
+        col = MESSAGE_SQL if name == "message" else f"e.{name}"
         m = re.match(r"(>=|<=|>|<|=)(.*)$", raw_value)
         if m:
             if name not in NUMERIC_FIELDS:
