@@ -98,10 +98,10 @@ def test_repeated_messages_are_documented_weight(ingested) -> None:
     db, files = ingested
     conn = sqlite3.connect(db)
     rows = conn.execute(
-        "SELECT repeat, message, raw FROM events WHERE raw LIKE '%message repeated%times%'"
+        "SELECT repeat, message, raw FROM events WHERE raw LIKE '%message repeated%times: [%'"
     ).fetchall()
     assert rows
     for repeat, message, raw in rows:
-        n = int(re.search(r"message repeated (\d+) times", raw).group(1))
+        n = int(re.search(r"message repeated (\d+) times: \[", raw).group(1))
         assert repeat == n
         assert "message repeated" not in message

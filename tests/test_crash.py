@@ -34,7 +34,7 @@ class Writer(threading.Thread):
         self.log = log
         self.written: list[str] = []
         self.stop = threading.Event()
-        self.rng = random.Random(7)
+        self.rng = random.Random(int(os.environ.get("SOC_TUI_CRASH_SEED", "7")))
 
     def run(self) -> None:
         fh = open(self.log, "a", encoding="utf-8")
@@ -69,6 +69,18 @@ def _stored(db: Path) -> list[str]:
         conn.close()
 
 
+def _has_checkpoint(db: Path) -> bool:
+    if not db.exists():
+        return False
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute("SELECT count(*) FROM checkpoints").fetchone()[0] > 0
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        conn.close()
+
+
 def _start(db: Path, log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "soc_tui", "--db", str(db), "collect", str(log), "--poll", "0.05"],
@@ -83,8 +95,17 @@ def test_sigkill_loses_nothing_and_duplicates_nothing(tmp_path: Path) -> None:
     log.touch()
     db = tmp_path / "soc.db"
     writer = Writer(log)
+    rng = random.Random(int(os.environ.get("SOC_TUI_CRASH_SEED", "11")))
+    # The first collector registers the file (its first checkpoint) before the
+    # writer starts: from then on nothing may be lost.
+    proc = _start(db, log)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not _has_checkpoint(db):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert _has_checkpoint(db)
     writer.start()
-    rng = random.Random(11)
     try:
         for _ in range(KILLS):
             proc = _start(db, log)

@@ -92,6 +92,16 @@ def pam_body(ev: Event, service: str | None, body: str) -> None:
         if service:
             add_extra(ev, "pam_service", service)
         return
+    if body[:1].isdigit() and " more authentication failure" in body:
+        # "2 more authentication failures; logname= ... rhost=H user=U" (a summary:
+        # the individual failures were logged already, so no action)
+        kv = dict(_KV_RE.findall(body))
+        ev.user = kv.get("user") or None
+        if kv.get("rhost"):
+            set_peer(ev, kv["rhost"])
+        n = body.split(" ", 1)[0]
+        add_extra(ev, "more_failures", int(n))
+        return
     if body.startswith("password changed for"):
         r = _PW_CHANGED_RE.match(body)
         if r is not None:

@@ -20,6 +20,7 @@ import re
 
 from soc_tui.model import Event
 
+from .auth import pam_message
 from .util import add_extra, set_peer
 
 # Leading noise before the real sshd message: log level words, Solaris
@@ -35,6 +36,12 @@ _FAILED_RE = re.compile(
     r"Failed (\S+) for (invalid user |illegal user )?(.*?) from (\S+?)"
     r"(?: port (\d+))?(?: ssh\d?)?(?=: | \[preauth\]$|$)"
 )
+# Fast paths for the everyday shapes; they give the same answer as the general
+# patterns whenever they match (user and host contain no spaces).
+_FAILED_FAST_RE = re.compile(
+    r"Failed (\S+) for (invalid user |illegal user )?(\S+) from (\S+) port (\d+) ssh\d\Z"
+)
+_ACCEPTED_FAST_RE = re.compile(r"Accepted (\S+) for (\S+) from (\S+) port (\d+) ssh\d(?:: (.*))?\Z", re.S)
 _ACCEPTED_RE = re.compile(
     r"Accepted (\S+) for (.*?) from (\S+?) port (\d+)(?: ssh\d?)?(?=: |$)(?:: (.*))?"
 )
@@ -62,7 +69,7 @@ _TOO_MANY_RE = re.compile(
     r"Disconnecting: Too many authentication failures(?: for (invalid user |illegal user )?(\S+))?"
 )
 _DISCONNECTING_RE = re.compile(
-    r"Disconnecting (?:(invalid|authenticating) )?user (.*?) (\S+) port (\d+): (.*?)(?: \[preauth\])?$"
+    r"Disconnecting (?:(invalid|authenticating) )?user (.*?) (\S+) port (\d+)(?:: (.*?))?(?: \[preauth\])?$"
 )
 _RECEIVED_DISC_RE = re.compile(
     r"Received disconnect from (\S+)(?: port (\d+))?: ?(\d+): ?(.*?)(?: \[preauth\])?$"
@@ -71,14 +78,15 @@ _DISCONNECTED_RE = re.compile(
     r"Disconnected from (?:(?:(invalid|authenticating) )?user (.*) )?(\S+) port (\d+)(?: \[preauth\])?$"
 )
 _CONN_CLOSED_RE = re.compile(
-    r"Connection (closed|reset) by (?:(?:(invalid|authenticating) )?user (.*) )?(\S+?)"
+    r"Connection (closed|reset) by (?:(?:(invalid|authenticating) )?user (.*?) )?(\S+?)"
     r"(?: port (\d+))?(?: \[preauth\])?$"
 )
 _CONN_FROM_RE = re.compile(r"Connection from (\S+) port (\d+)(?: on (\S+) port (\d+))?")
 _TIMEOUT_RE = re.compile(
     r"Timeout before authentication for (?:connection from )?(\S+?)(?: port (\d+))?(?: to \S+, pid = \d+)?$"
 )
-_UNABLE_RE = re.compile(r"Unable to negotiate with (\S+) port (\d+): (.*)$", re.S)
+_UNABLE_RE = re.compile(r"Unable to negotiate with (\S+?)(?: port (\d+))?: (.*)$", re.S)
+_READ_ERROR_RE = re.compile(r"Read error from remote host (\S+?)(?: port (\d+))?: (.*)$", re.S)
 _CONN_FROM_COLON_RE = re.compile(r"(?:banner exchange|ssh_dispatch_run_fatal): Connection from (\S+) port (\d+): (.*?)(?: \[preauth\])?$")
 _REVERSE_RE = re.compile(r"reverse mapping checking getaddrinfo for (\S+) \[([^\]]+)\] failed")
 _ADDRESS_RE = re.compile(r"Address (\S+) maps to (\S+), but this does not map back")
@@ -88,7 +96,7 @@ _PAM_ERR_RE = re.compile(
 _PAM_MORE_RE = re.compile(r"PAM (\d+) more authentication failures?;(.*)$")
 _KV_RE = re.compile(r"(\w+)=(\S*)")
 _INPUT_REQ_RE = re.compile(r"input_userauth_request: (?:invalid|illegal) user (.*?)(?: \[preauth\])?$")
-_POSTPONED_RE = re.compile(r"Postponed (\S+) for (.*?) from (\S+?) port (\d+)")
+_POSTPONED_RE = re.compile(r"Postponed (\S+) for (?:invalid user |illegal user )?(.*?) from (\S+?) port (\d+)")
 _STARTING_RE = re.compile(r"Starting session: (.*?) for (\S+) from (\S+) port (\d+)")
 _SUBSYSTEM_RE = re.compile(r"subsystem request for (\S+) by user (\S+)")
 
@@ -99,7 +107,7 @@ def _user(ev: Event, name: str | None) -> None:
 
 
 def _failed(ev: Event, m: str) -> None:
-    r = _FAILED_RE.match(m)
+    r = _FAILED_FAST_RE.match(m) or _FAILED_RE.match(m)
     if r is None:
         return
     method, inv, user, host, port = r.groups()
@@ -113,7 +121,7 @@ def _failed(ev: Event, m: str) -> None:
 
 
 def _accepted(ev: Event, m: str) -> None:
-    r = _ACCEPTED_RE.match(m)
+    r = _ACCEPTED_FAST_RE.match(m) or _ACCEPTED_RE.match(m)
     if r is None:
         return
     method, user, host, port, key = r.groups()
@@ -216,14 +224,15 @@ def _disconnecting(ev: Event, m: str) -> None:
     if r is None:
         return
     kind, user, host, port, reason = r.groups()
-    if "Too many authentication failures" in reason:
+    if reason and "Too many authentication failures" in reason:
         ev.action = "ssh_max_auth_exceeded"
     else:
         ev.action = "ssh_disconnect"
     ev.outcome = "failure"
     _user(ev, user)
     set_peer(ev, host, port)
-    add_extra(ev, "reason", reason)
+    if reason:
+        add_extra(ev, "reason", reason)
     if kind == "invalid":
         add_extra(ev, "invalid_user", True)
 
@@ -327,6 +336,13 @@ def _read_failed(ev: Event, m: str) -> None:
     if m.startswith("Read from socket failed"):
         ev.action = "ssh_connection_closed"
         ev.outcome = "failure"
+        return
+    r = _READ_ERROR_RE.match(m)
+    if r is not None:
+        ev.action = "ssh_connection_closed"
+        ev.outcome = "failure"
+        set_peer(ev, r.group(1), r.group(2))
+        add_extra(ev, "reason", r.group(3))
 
 
 def _reverse(ev: Event, m: str) -> None:
@@ -372,8 +388,6 @@ def _pam_more(ev: Event, m: str) -> None:
 
 
 def _pam_module(ev: Event, m: str) -> None:
-    from .auth import pam_message
-
     pam_message(ev, m, "sshd")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 from soc_tui.model import Event
@@ -90,8 +91,11 @@ def is_ip(s: str) -> bool:
     if _IPV4_RE.match(s) is not None:
         return True
     if ":" in s and _IPV6_RE.match(s) is not None:
-        # must have at least two colons and some hex digit (reject ":::" noise)
-        return s.count(":") >= 2 and any(c not in ":." for c in s)
+        try:
+            ipaddress.IPv6Address(s)
+        except ValueError:
+            return False
+        return True
     return False
 
 
@@ -107,11 +111,14 @@ def clean_host(s: str) -> str:
 def set_peer(ev: Event, host: str | None, port=None) -> None:
     """Record a remote peer: an IP address goes to src_ip, a name to extra["src_host"]."""
     if host:
-        h = clean_host(host)
-        if is_ip(h):
-            ev.src_ip = h
-        elif h and h not in ("-", "unknown", "UNKNOWN", "(null)") and _HOSTNAME_RE.match(h):
-            add_extra(ev, "src_host", h)
+        if _IPV4_RE.match(host) is not None:  # the common case, kept cheap
+            ev.src_ip = host
+        else:
+            h = clean_host(host)
+            if is_ip(h):
+                ev.src_ip = h
+            elif h and h not in ("-", "unknown", "UNKNOWN", "(null)") and _HOSTNAME_RE.match(h):
+                add_extra(ev, "src_host", h)
     if port is not None:
         try:
             p = int(port)

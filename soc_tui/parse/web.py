@@ -31,7 +31,7 @@ from soc_tui.model import Event
 from .timeutil import MONTHS, frac_us, offset_seconds, offset_us
 from .util import add_extra, level_name, set_peer, split_host_port, is_ip
 
-_Q = r'"((?:[^"\\]|\\.)*)"'
+_Q = r'"([^"\\]*(?:\\.[^"\\]*)*)"'  # a quoted field with backslash escapes
 ACCESS_RE = re.compile(
     r"(\S+) (\S+) (\S+)(?: (\S+))? \[([^\]]*)\](?: (\S+))? " + _Q
     + r" (\d{3}|-) (\d+|-)(?: " + _Q + r" " + _Q + r")?(.*)",
@@ -42,7 +42,7 @@ _ACCESS_TIME_RE = re.compile(
 )
 
 
-def _access_time(p, t: str) -> int | None:
+def access_time(p, t: str) -> int | None:
     """`22/Oct/2021:02:28:56 -0700` (offset optional) as UTC µs; None if unusable."""
     # Fast path: the exact standard layout, cached per (date, hour, offset).
     if len(t) == 26 and t[2] == "/" and t[6] == "/" and t[11] == ":" and t[20] == " ":
@@ -131,7 +131,7 @@ def env_access(p, line: str, flags: int, now: int) -> Event | None:
     r = ACCESS_RE.match(line)
     if r is None:
         return None
-    ts = _access_time(p, r.group(5))
+    ts = access_time(p, r.group(5))
     if ts is None:
         ts = now
         flags |= 4  # FLAG_TS_GUESSED
@@ -150,7 +150,7 @@ APACHE_BODY_RE = re.compile(
     r"\[(?:([\w.-]*):)?(\w+)\]"
     r"(?: \[pid (\d+)(?::tid (\d+))?\])?"
     r"(?: \([^)]*\)[^\[]*?:)?"
-    r"(?: \[(client|remote) ((?:\[[^\]]*\]|[^\]])+)\])?"
+    r"(?: \[(client|remote) (\[[^\]\s]*\](?::\d+)?|[^\[\]\s]+)\])?"
     r" ?(.*)",
     re.S,
 )
@@ -196,14 +196,14 @@ def classify_web_error(ev: Event, text: str) -> None:
         ev.outcome = "failure"
         return
     if "user " in text and (" not found" in text or "mismatch" in text or "authenticat" in text):
-        # "user X not found" without a path (Apache 2.2: "user root not found")
-        if text.find("user ") >= 0:
-            u = _WEB_USER_RE.search(text)
-            if u is not None:
-                ev.action, ev.outcome = "http_auth_failure", "failure"
-                if u.group(1):
-                    ev.user = u.group(1)
-                return
+        # "user X not found[: /path]", "user X: password mismatch", nginx
+        # 'user "X" was not found in', 'PAM: user 'X' - not authenticated'
+        u = _WEB_USER_RE.search(text)
+        if u is not None:
+            ev.action, ev.outcome = "http_auth_failure", "failure"
+            if u.group(1):
+                ev.user = u.group(1)
+            return
     for needle, action in _WEB_ACTIONS:
         if needle in text:
             ev.action, ev.outcome = action, "failure"
@@ -282,7 +282,7 @@ NGINX_ERR_RE = re.compile(
     r"(\d{4})/(\d\d)/(\d\d) (\d\d):(\d\d):(\d\d) \[(\w+)\] (\d+)#(\d+): (?:\*(\d+) )?(.*)",
     re.S,
 )
-_NGINX_CTX_RE = re.compile(r', (client|server|request|upstream|host|referrer): ("(?:[^"\\]|\\.)*"|[^,]*)')
+_NGINX_CTX_RE = re.compile(r', (client|server|request|upstream|host|referrer): ("[^"\\]*(?:\\.[^"\\]*)*"|[^,]*)')
 
 
 def nginx_body(ev: Event, level: str, pid: str, cid: str | None, msg: str) -> None:
@@ -388,7 +388,7 @@ def extract_access_in_syslog(ev: Event, msg: str, p=None) -> None:
         return
     fill_access(ev, r)
     if p is not None:
-        _adopt_time(ev, p, _access_time(p, r.group(5)))
+        _adopt_time(ev, p, access_time(p, r.group(5)))
 
 
 EXTRACTORS_P = {  # extractors that want the parser context (time zone) as third argument

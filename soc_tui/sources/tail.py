@@ -255,6 +255,9 @@ class FileFollower:
         self.done = False
         self.started = False
         self._gaps: list[Gap] = []
+        # Emit a checkpoint as soon as a file is opened, even with no lines, so
+        # that a restart knows which file it was (and finds it after rotation).
+        self._announce = False
 
     # -- public -------------------------------------------------------------
 
@@ -283,7 +286,7 @@ class FileFollower:
                 chunks.append(self._chunk(lines, 0))
             if switched:
                 continue
-            if self._gaps and self.reader is not None:
+            if (self._gaps or self._announce) and self.reader is not None:
                 chunks.append(self._chunk([], 0))
             break
         return chunks
@@ -311,6 +314,7 @@ class FileFollower:
         assert self.reader is not None
         self.reader.refresh_fingerprint()
         gaps, self._gaps = self._gaps, []
+        self._announce = False
         return Chunk(self.key, lines, nbytes, self.reader.checkpoint(self.key), gaps)
 
     def _gap(self, reason: str, detail: str) -> None:
@@ -369,6 +373,8 @@ class FileFollower:
                 continue
             if (st.st_dev, st.st_ino) == (cp.dev, cp.ino) and _matches(s, cp):
                 return s
+        if cp.fp_len == 0:
+            return None  # an empty fingerprint matches anything: trust only the inode
         for s in sorted(siblings, key=_mtime, reverse=True):
             if _matches(s, cp):
                 return s
@@ -388,6 +394,7 @@ class FileFollower:
             raise
         self.on_current = True
         self.rotated_seen = None
+        self._announce = True
         return True
 
     def _advance(self) -> bool:
