@@ -199,3 +199,63 @@ def test_gz_backfill_and_rerun_reads_nothing_new(tmp_path: Path) -> None:
     assert lines == ["g1", "g2", "g3"] and f.done
     again = FileFollower(str(gz), cp)
     assert drain(again)[0] == []
+
+
+def test_several_rotations_while_waiting_out_the_grace(tmp_path: Path) -> None:
+    """Rotations faster than the grace period: no rotated file is skipped."""
+    from test_crash import _rotate
+
+    log = tmp_path / "app.log"
+    clock = Clock()
+    write(log, "x1\n")
+    f = FileFollower(str(log), grace=1.0, clock=clock)
+    assert drain(f, clock, rounds=1)[0] == ["x1"]
+    write(log, "x2\n")
+    _rotate(log)
+    write(log, "y1\n")
+    seen = [t for c in f.poll() for t, _ in c.lines]  # rotation seen; grace starts
+    _rotate(log)  # y moves to .1, x to .2
+    write(log, "z1\n")
+    _rotate(log)
+    write(log, "w1\n")
+    lines, _, _, gaps = drain(f, clock)
+    assert seen + lines == ["x2", "y1", "z1", "w1"]
+    assert gaps == []
+
+
+def test_restart_orders_numbered_rotations_even_with_equal_mtimes(tmp_path: Path) -> None:
+    log = tmp_path / "app.log"
+    write(log, "a1\n")
+    f = FileFollower(str(log))
+    _, _, cp, _ = drain(f)
+    f.close()
+    write(log, "a2\n")
+    os.rename(log, tmp_path / "app.log.1")
+    for name in ("b", "c", "d"):
+        write(log, f"{name}1\n")
+        for n in range(3, 0, -1):
+            if (tmp_path / f"app.log.{n}").exists():
+                os.rename(tmp_path / f"app.log.{n}", tmp_path / f"app.log.{n + 1}")
+        os.rename(log, tmp_path / "app.log.1")
+    write(log, "e1\n")
+    for p in tmp_path.iterdir():
+        os.utime(p, ns=(1_700_000_000_000_000_000, 1_700_000_000_000_000_000))
+    lines, _, _, gaps = drain(FileFollower(str(log), cp))
+    assert lines == ["a2", "b1", "c1", "d1", "e1"]
+    assert gaps == []
+
+
+def test_rotated_gz_sibling_is_drained_on_restart(tmp_path: Path) -> None:
+    log = tmp_path / "app.log"
+    write(log, "a1\n")
+    f = FileFollower(str(log))
+    _, _, cp, _ = drain(f)
+    f.close()
+    write(log, "a2\n")
+    data = log.read_bytes()
+    log.unlink()
+    with gzip.open(tmp_path / "app.log.1.gz", "wb") as fh:  # rotated and compressed
+        fh.write(data)
+    write(log, "b1\n")
+    lines, _, _, gaps = drain(FileFollower(str(log), cp))
+    assert lines == ["a2", "b1"]

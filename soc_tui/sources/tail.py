@@ -101,19 +101,36 @@ def rotated_siblings(path: str) -> list[str]:
     return out
 
 
+def _rotation_number(path: str, base: str) -> int | None:
+    m = re.match(r"^\.(\d+)(\.gz)?$", os.path.basename(path)[len(base):])
+    return int(m.group(1)) if m else None
+
+
+def rotated_in_order(path: str) -> list[tuple[str, os.stat_result]]:
+    """Rotated siblings of `path`, oldest first, with their stat.
+
+    Numbered rotations (`.1` newest) are ordered by number, which stays exact
+    however close together they happened; other schemes by modification time.
+    """
+    base = os.path.basename(path)
+    entries = []
+    for s in rotated_siblings(path):
+        try:
+            entries.append((s, os.stat(s)))
+        except OSError:
+            continue
+    numbers = [_rotation_number(s, base) for s, _ in entries]
+    if entries and all(n is not None for n in numbers):
+        return [e for _, e in sorted(zip(numbers, entries), key=lambda x: -x[0])]  # type: ignore[operator]
+    return sorted(entries, key=lambda e: (e[1].st_mtime_ns, e[0]))
+
+
 def is_rotated_name(name: str, others: set[str]) -> bool:
     """Is `name` a rotation of one of `others` (used to keep globs off siblings)?"""
     for other in others:
         if other != name and name.startswith(other) and _ROTATED_SUFFIX.match(name[len(other):]):
             return True
     return False
-
-
-def _mtime(path: str) -> int:
-    try:
-        return os.stat(path).st_mtime_ns
-    except OSError:
-        return 0
 
 
 class _Reader:
@@ -123,7 +140,7 @@ class _Reader:
         self.path = path
         self.fh = fh
         self.compressed = compressed
-        st = os.stat(path)
+        st = os.fstat(fh.fileno())
         self.dev, self.ino = st.st_dev, st.st_ino
         self.fp_hash, self.fp_len = fingerprint(fh)
         self.pos = offset  # after the last emitted line
@@ -160,6 +177,17 @@ class _Reader:
         finally:
             self.fh.seek(here)
         return n == self.fp_len and digest == self.fp_hash
+
+    def still_ours_as(self, cp: Checkpoint) -> bool:
+        """Does this open file start with the bytes `cp` fingerprinted?"""
+        digest, n = fingerprint(self.fh, cp.fp_len)
+        return n == cp.fp_len and digest == cp.fp_hash
+
+    def seek(self, offset: int) -> None:
+        self.fh.seek(offset)
+        self.pos = self.read_pos = offset
+        self.buf = b""
+        self.long_head = None
 
     def checkpoint(self, key: str) -> Checkpoint:
         return Checkpoint(key, self.dev, self.ino, self.fp_hash, self.fp_len, self.pos)
@@ -228,6 +256,9 @@ class FileFollower:
     `follow=False` is backfill: read to the end once, emit the last partial line,
     and report `done`. `find_inode` lets the caller offer checkpoints saved under
     other keys for the same (dev, ino), so a renamed file is not read twice.
+
+    Rotated files still to be drained are opened as soon as they are found and
+    kept open, so renames that shift `.1` to `.2` meanwhile change nothing.
     """
 
     def __init__(
@@ -249,7 +280,8 @@ class FileFollower:
         self.find_inode = find_inode
         self.clock = clock
         self.reader: _Reader | None = None
-        self.pending: list[tuple[str, int]] = []  # rotated files to drain first: (path, offset)
+        self.pending: list[_Reader] = []  # rotated files to drain, oldest first
+        self.next_current: _Reader | None = None  # the file at `path`, once they are drained
         self.on_current = False  # reader is the file at `path` (not a drained sibling)
         self.rotated_seen: float | None = None
         self.done = False
@@ -292,9 +324,11 @@ class FileFollower:
         return chunks
 
     def close(self) -> None:
-        if self.reader is not None:
-            self.reader.close()
-            self.reader = None
+        for r in [self.reader, self.next_current, *self.pending]:
+            if r is not None:
+                r.close()
+        self.reader = self.next_current = None
+        self.pending = []
 
     def bytes_behind(self) -> int:
         """Bytes on disk not yet read (current file only)."""
@@ -350,35 +384,84 @@ class FileFollower:
             # Backfill of a file that changed since it was read: read it whole.
             self._gap("replaced", f"{self.key} no longer matches its checkpoint; read from 0")
             return
-        sibling = self._find_rotated(cp)
-        if sibling is None:
+        first = self._open_rotated(cp)
+        if first is None:
             self._gap(
                 "lost",
                 f"the file read up to offset {cp.offset} was not found at {self.key} "
                 "or among its rotated siblings; reading the current file from 0",
             )
             return
-        later = sorted(
-            (s for s in rotated_siblings(self.key) if s != sibling and _mtime(s) > _mtime(sibling)),
-            key=_mtime,
-        )
-        self.pending = [(sibling, cp.offset)] + [(s, 0) for s in later]
+        self._plan_after(first)
 
-    def _find_rotated(self, cp: Checkpoint) -> str | None:
-        siblings = rotated_siblings(self.key)
-        for s in siblings:
-            try:
-                st = os.stat(s)
-            except OSError:
+    def _open_rotated(self, cp: Checkpoint) -> _Reader | None:
+        """Open the rotated sibling holding the checkpointed file, at its offset."""
+        entries = rotated_in_order(self.key)
+        candidates = [s for s, st in entries if (st.st_dev, st.st_ino) == (cp.dev, cp.ino)]
+        if cp.fp_len > 0:  # an empty fingerprint matches anything: trust only the inode
+            candidates += [s for s, _ in reversed(entries) if s not in candidates]
+        for path in candidates:
+            if not _matches(path, cp):
                 continue
-            if (st.st_dev, st.st_ino) == (cp.dev, cp.ino) and _matches(s, cp):
-                return s
-        if cp.fp_len == 0:
-            return None  # an empty fingerprint matches anything: trust only the inode
-        for s in sorted(siblings, key=_mtime, reverse=True):
-            if _matches(s, cp):
-                return s
+            try:
+                r = _Reader(path, _open(path), 0, path.endswith(".gz"))
+            except (OSError, EOFError):
+                continue
+            if r.still_ours_as(cp):
+                r.seek(cp.offset)
+                return r
+            r.close()
         return None
+
+    def _plan_after(self, first: _Reader | None, after: tuple[int, int, int] | None = None) -> None:
+        """Queue `first`, then every sibling rotated after it, then the current file.
+
+        `after` = (dev, ino, mtime_ns) of the file just finished when `first` is
+        None. The current file is opened first: whatever rotates after that
+        point is found by the next rotation check.
+        """
+        if first is not None:
+            st = os.fstat(first.fh.fileno())
+            after = (first.dev, first.ino, st.st_mtime_ns)
+        assert after is not None
+        for _attempt in range(5):
+            current = self._try_open(self.key)
+            cur_id = (current.dev, current.ino) if current else None
+            entries = rotated_in_order(self.key)
+            ids = [(st.st_dev, st.st_ino) for _, st in entries]
+            if after[:2] in ids:
+                between = entries[ids.index(after[:2]) + 1 :]
+            else:  # the finished file is gone: go by time
+                between = [e for e in entries if e[1].st_mtime_ns >= after[2]]
+            between_ids = [(st.st_dev, st.st_ino) for _, st in between]
+            if cur_id in between_ids:
+                between = between[: between_ids.index(cur_id)]
+            readers, moved = [], False
+            for path, st in between:
+                if (st.st_dev, st.st_ino) in (after[:2], cur_id):
+                    continue
+                r = self._try_open(path)
+                if r is None or (r.dev, r.ino) != (st.st_dev, st.st_ino):
+                    moved = True  # renamed while we looked: look again
+                    if r is not None:
+                        r.close()
+                    break
+                readers.append(r)
+            if not moved:
+                self.pending = ([first] if first is not None else []) + readers
+                self.next_current = current
+                return
+            for r in readers + ([current] if current else []):
+                r.close()
+        self._gap("lost", f"{self.key} kept rotating while its rotated files were listed")
+        self.pending = [first] if first is not None else []
+
+    @staticmethod
+    def _try_open(path: str) -> _Reader | None:
+        try:
+            return _Reader(path, _open(path), 0, path.endswith(".gz"))
+        except (OSError, EOFError):
+            return None
 
     def _open_current(self, offset: int) -> bool:
         try:
@@ -392,25 +475,26 @@ class FileFollower:
         except OSError:
             fh.close()
             raise
+        self._on_current()
+        return True
+
+    def _on_current(self) -> None:
         self.on_current = True
         self.rotated_seen = None
         self._announce = True
-        return True
 
     def _advance(self) -> bool:
-        """Open the next file to read: a pending rotated file, else the path."""
-        while self.pending:
-            path, offset = self.pending.pop(0)
-            try:
-                fh = _open(path)
-                self.reader = _Reader(path, fh, offset, path.endswith(".gz"))
-            except (OSError, EOFError):
-                self._gap("lost", f"rotated file {path} vanished before it was drained")
-                continue
+        """Switch to the next file: a pending rotated file, else the current one."""
+        if self.pending:
+            self.reader = self.pending.pop(0)
             self.on_current = False
             return True
         if self.done:
             return False
+        if self.next_current is not None:
+            self.reader, self.next_current = self.next_current, None
+            self._on_current()
+            return True
         return self._open_current(0)
 
     def _at_eof(self, lines: list[tuple[str, int]]) -> bool:
@@ -425,8 +509,7 @@ class FileFollower:
             # A rotated file being drained: nobody appends to it any more.
             r.flush_partial(lines)
             if lines:
-                # Emit these with the sibling's checkpoint before switching.
-                return False
+                return False  # emit these with this file's checkpoint first
             r.close()
             self.reader = None
             return True
@@ -444,10 +527,11 @@ class FileFollower:
             r.flush_partial(lines)
             if lines:
                 return False
+            after = (r.dev, r.ino, os.fstat(r.fh.fileno()).st_mtime_ns)
             r.close()
             self.reader = None
-            self._open_current(0)
-            return self.reader is not None
+            self._plan_after(None, after)
+            return True
         return self._check_rewritten()
 
     def _check_rewritten(self) -> bool:
@@ -459,17 +543,13 @@ class FileFollower:
         if size >= r.read_pos and r.still_ours():
             return False
         why = "truncated" if size < r.read_pos else "replaced"
-        sibling = None
-        for s in sorted(rotated_siblings(self.key), key=_mtime, reverse=True):
-            if _matches(s, r.checkpoint(self.key)):
-                sibling = s
-                break
-        pos = r.pos
+        cp = r.checkpoint(self.key)
         r.close()
         self.reader = None
-        if sibling is not None:
-            self.pending = [(sibling, pos)]
+        copy = self._open_rotated(cp)  # copytruncate leaves a copy with our first bytes
+        if copy is not None:
+            self._plan_after(copy)
         else:
-            self._gap(why, f"{self.key} was {why} at offset {pos}; "
+            self._gap(why, f"{self.key} was {why} at offset {cp.offset}; "
                       "no rotated copy found, data after that offset may be lost")
         return True
