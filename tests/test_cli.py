@@ -236,3 +236,59 @@ def test_collect_follows_files_and_globs_until_sigterm(tmp_path: Path) -> None:
     assert proc.returncode == 0, err
     conn = sqlite3.connect(db)
     assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 9
+
+
+def test_ingest_shows_progress_on_a_terminal(tmp_path: Path) -> None:
+    import pty
+
+    log = tmp_path / "big.log"
+    with open(log, "w") as fh:
+        for i in range(60000):
+            fh.write(f"Nov 26 10:{i // 3600 % 60:02d}:{i % 60:02d} bastion sshd[{i}]: "
+                     f"Failed password for root from 203.0.113.{i % 250} port {i} ssh2\n")
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "soc_tui", "--db", str(tmp_path / "soc.db"), "ingest", str(log)],
+        stdout=subprocess.PIPE, stderr=slave,
+    )
+    os.close(slave)
+    out, _ = proc.communicate(timeout=120)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    tty = b"".join(chunks).decode()
+    assert proc.returncode == 0
+    assert "lines/s" in tty and "MB/s" in tty and "ETA" in tty
+    assert "events stored 60000" in out.decode()
+
+
+@pytest.mark.slow
+def test_collect_uses_the_config_sources(tmp_path: Path) -> None:
+    (tmp_path / "a.log").write_text(AUTH)
+    cfg = tmp_path / "config.yaml"
+    db = tmp_path / "cfg.db"
+    cfg.write_text(f"db: {db}\nsources:\n  - path: {tmp_path / 'a.log'}\n    host: fallback\n    tz: UTC\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "soc_tui", "--config", str(cfg), "collect", "--poll", "0.05"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        assert _wait_for(db, 6) == 6
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT count(*) FROM events WHERE host = 'fallback'").fetchone()[0] == 1
+
+
+def test_collect_without_sources_is_an_error(tmp_path: Path, capsys) -> None:
+    code, _, err = run(capsys, "--db", str(tmp_path / "x.db"), "collect")
+    assert code == 2 and "no sources" in err
