@@ -13,6 +13,9 @@ Who is who:
 - PAM sessions: ssh/cron/login sessions put the session's account in `user`;
   su/sudo sessions put the invoking user (the `by X` part) in `user` and the
   session's account in `target_user`.
+
+The account tools' messages and the simple cron/logind ones are table rows
+(`table.rule`), tried in order; the others are written out.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import re
 
 from soc_tui.model import Event
 
+from .table import first, rule
 from .util import add_extra, decode_octal_escapes, set_peer, strip_uid
 
 # ---------------------------------------------------------------- PAM ------
@@ -265,159 +269,100 @@ def _int_or(v: str | None):
         return v
 
 
+def _new_user(ev: Event, msg: str) -> bool:
+    r = _NEW_USER_RE.match(msg)
+    if r is None:
+        return False
+    kv = _kv_commas(r.group(1))
+    ev.action, ev.outcome = "user_created", "success"
+    ev.target_user = kv.get("name")
+    for k in ("uid", "gid"):
+        if k in kv:
+            add_extra(ev, k, _int_or(kv[k]))
+    for k in ("home", "shell", "from"):
+        if k in kv:
+            add_extra(ev, k, kv[k])
+    return True
+
+
+def _new_group(ev: Event, msg: str) -> bool:
+    r = _NEW_GROUP_RE.match(msg)
+    if r is None:
+        return False
+    kv = _kv_commas(r.group(1))
+    ev.action, ev.outcome = "group_created", "success"
+    add_extra(ev, "group", kv.get("name"))
+    if "gid" in kv:
+        add_extra(ev, "gid", _int_or(kv["gid"]))
+    return True
+
+
+def _change_user(ev: Event, msg: str) -> bool:
+    r = _CHANGE_USER_RE.match(msg)
+    if r is None:
+        return False
+    ev.action, ev.outcome = "user_modified", "success"
+    ev.target_user = r.group(1)
+    field = r.group(2).lower()
+    add_extra(ev, "field", field)
+    add_extra(ev, "old", r.group(3))
+    add_extra(ev, "new", r.group(4))
+    if field in ("uid", "gid"):
+        add_extra(ev, field, _int_or(r.group(4)))
+    return True
+
+
+# The account tools' messages, tried in order (see `table.rule`). A shadow-file
+# line (`... shadow group ...`, `group X removed from /etc/gshadow`) is the
+# companion of the line before it: its fields are kept but it gets no action,
+# so the change is not counted twice.
+_ACCOUNT_MESSAGES = (
+    _new_user,
+    _new_group,
+    rule(_GROUP_ADDED_RE, extra={"group": 2}),  # companion line of "new group:"
+    rule(_ADD_TO_GROUP_RE, "group_member_added", "success", target=1, extra={"group": 3}, companion=2),
+    rule(_DEL_FROM_GROUP_RE, "group_member_removed", "success", target=1, extra={"group": 3}, companion=2),
+    rule(_GPASSWD_ADD_RE, "group_member_added", "success", target=1, user=2, extra={"group": 3}),
+    rule(_GPASSWD_DEL_RE, "group_member_removed", "success", target=1, user=2, extra={"group": 3}),
+    rule(_GPASSWD_SET_RE, "group_modified", "success", user=2, extra={"group": 1, "members": 3}),
+    rule(_DEL_USER_RE, "user_deleted", "success", target=1),
+    rule(_DEL_GROUP_RE, "group_deleted", "success", extra={"group": 1}),
+    rule(_GROUP_REMOVED_RE, "group_deleted", "success", extra={"group": 1}, companion=2),
+    rule(_CHANGE_NAME_RE, "user_modified", "success", target=2, fixed={"field": "name"},
+         extra={"old": 1, "new": 2}),
+    _change_user,
+    rule(_LOCK_RE, "user_modified", "success", target=2, extra={"field": 1}),
+    rule(_CHANGE_USER_ANY_RE, "user_modified", "success", target=1, extra={"change": 2}),
+    rule(_GROUP_CHANGED_RE, "group_modified", "success", extra={"group": 2, "gid": (3, int), "change": 4}),
+    rule(_PW_CHANGED_BY_RE, "password_changed", "success", target=1, user=2),
+    rule(_CHAGE_RE, "user_modified", "success", target=1, fixed={"field": "password_expiry"}),
+    rule(_CHFN_RE, "user_modified", "success", target=1, extra={"field": 2}),
+    rule(_FAILED_ADD_RE, "user_created", "failure", target=1),
+)
+
+
 def extract_accounts(ev: Event, msg: str) -> None:
     msg = msg.strip()
     if msg.startswith("pam_"):
         pam_message(ev, msg)
         return
-    r = _NEW_USER_RE.match(msg)
-    if r is not None:
-        kv = _kv_commas(r.group(1))
-        ev.action, ev.outcome = "user_created", "success"
-        ev.target_user = kv.get("name")
-        for k in ("uid", "gid"):
-            if k in kv:
-                add_extra(ev, k, _int_or(kv[k]))
-        for k in ("home", "shell", "from"):
-            if k in kv:
-                add_extra(ev, k, kv[k])
-        return
-    r = _NEW_GROUP_RE.match(msg)
-    if r is not None:
-        kv = _kv_commas(r.group(1))
-        ev.action, ev.outcome = "group_created", "success"
-        add_extra(ev, "group", kv.get("name"))
-        if "gid" in kv:
-            add_extra(ev, "gid", _int_or(kv["gid"]))
-        return
-    r = _GROUP_ADDED_RE.match(msg)
-    if r is not None:  # companion line of "new group:"; not counted twice
-        add_extra(ev, "group", r.group(2))
-        return
-    r = _ADD_TO_GROUP_RE.match(msg)
-    if r is not None:
-        ev.target_user = r.group(1)
-        add_extra(ev, "group", r.group(3))
-        if not r.group(2):
-            ev.action, ev.outcome = "group_member_added", "success"
-        return
-    r = _DEL_FROM_GROUP_RE.match(msg)
-    if r is not None:
-        ev.target_user = r.group(1)
-        add_extra(ev, "group", r.group(3))
-        if not r.group(2):
-            ev.action, ev.outcome = "group_member_removed", "success"
-        return
-    r = _GPASSWD_ADD_RE.match(msg)
-    if r is not None:
-        ev.action, ev.outcome = "group_member_added", "success"
-        ev.target_user, ev.user = r.group(1), r.group(2)
-        add_extra(ev, "group", r.group(3))
-        return
-    r = _GPASSWD_DEL_RE.match(msg)
-    if r is not None:
-        ev.action, ev.outcome = "group_member_removed", "success"
-        ev.target_user, ev.user = r.group(1), r.group(2)
-        add_extra(ev, "group", r.group(3))
-        return
-    r = _GPASSWD_SET_RE.match(msg)
-    if r is not None:
-        ev.action, ev.outcome = "group_modified", "success"
-        ev.user = r.group(2)
-        add_extra(ev, "group", r.group(1))
-        add_extra(ev, "members", r.group(3))
-        return
-    r = _DEL_USER_RE.match(msg)
-    if r is not None:
-        ev.action, ev.outcome = "user_deleted", "success"
-        ev.target_user = r.group(1)
-        return
-    r = _DEL_GROUP_RE.match(msg)
-    if r is not None:
-        ev.action, ev.outcome = "group_deleted", "success"
-        add_extra(ev, "group", r.group(1))
-        return
-    r = _GROUP_REMOVED_RE.match(msg)
-    if r is not None:
-        add_extra(ev, "group", r.group(1))
-        if not r.group(2):
-            ev.action, ev.outcome = "group_deleted", "success"
-        return
-    r = _CHANGE_NAME_RE.match(msg)
-    if r is not None:
-        ev.action, ev.outcome = "user_modified", "success"
-        ev.target_user = r.group(2)
-        add_extra(ev, "field", "name")
-        add_extra(ev, "old", r.group(1))
-        add_extra(ev, "new", r.group(2))
-        return
-    r = _CHANGE_USER_RE.match(msg)
-    if r is not None:
-        ev.action, ev.outcome = "user_modified", "success"
-        ev.target_user = r.group(1)
-        field = r.group(2).lower()
-        add_extra(ev, "field", field)
-        add_extra(ev, "old", r.group(3))
-        add_extra(ev, "new", r.group(4))
-        if field in ("uid", "gid"):
-            add_extra(ev, field, _int_or(r.group(4)))
-        return
-    r = _LOCK_RE.match(msg)
-    if r is not None:
-        ev.action, ev.outcome = "user_modified", "success"
-        ev.target_user = r.group(2)
-        add_extra(ev, "field", r.group(1))
-        return
-    r = _CHANGE_USER_ANY_RE.match(msg)
-    if r is not None:
-        ev.action, ev.outcome = "user_modified", "success"
-        ev.target_user = r.group(1)
-        add_extra(ev, "change", r.group(2))
-        return
-    r = _GROUP_CHANGED_RE.match(msg)
-    if r is not None:
-        ev.action, ev.outcome = "group_modified", "success"
-        add_extra(ev, "group", r.group(2))
-        add_extra(ev, "gid", int(r.group(3)))
-        add_extra(ev, "change", r.group(4))
-        return
-    r = _PW_CHANGED_BY_RE.match(msg)
-    if r is not None:
-        ev.action, ev.outcome = "password_changed", "success"
-        ev.target_user, ev.user = r.group(1), r.group(2)
-        return
-    r = _CHAGE_RE.match(msg)
-    if r is not None:
-        ev.action, ev.outcome = "user_modified", "success"
-        ev.target_user = r.group(1)
-        add_extra(ev, "field", "password_expiry")
-        return
-    r = _CHFN_RE.match(msg)
-    if r is not None:
-        ev.action, ev.outcome = "user_modified", "success"
-        ev.target_user = r.group(1)
-        add_extra(ev, "field", r.group(2))
-        return
-    r = _FAILED_ADD_RE.match(msg)
-    if r is not None:
-        ev.action, ev.outcome = "user_created", "failure"
-        ev.target_user = r.group(1)
+    for fn in _ACCOUNT_MESSAGES:
+        if fn(ev, msg):
+            return
 
 
 # --------------------------------------------------------------- cron ------
 _CRON_CMD_RE = re.compile(r"\((\S+)\) CMD \((.*)\)\s*$", re.S)
 _CRON_OP_RE = re.compile(r"\((\S+)\) (REPLACE|DELETE|BEGIN EDIT|END EDIT|LIST|RELOAD) \((.*)\)")
+_CRON_CMD = rule(_CRON_CMD_RE, "cron_command", "success", user=1,
+                 extra={"command": (2, decode_octal_escapes)})
 
 
 def extract_cron(ev: Event, msg: str) -> None:
     if msg.startswith("pam_"):
         pam_message(ev, msg, "cron")
         return
-    r = _CRON_CMD_RE.match(msg)
-    if r is not None:
-        ev.action, ev.outcome = "cron_command", "success"
-        ev.user = r.group(1)
-        add_extra(ev, "command", decode_octal_escapes(r.group(2)))
+    if _CRON_CMD(ev, msg):
         return
     r = _CRON_OP_RE.match(msg)
     if r is not None:
@@ -433,19 +378,10 @@ def extract_cron(ev: Event, msg: str) -> None:
 _LOGIND_NEW_RE = re.compile(r"New session (\S+?) of user (\S+?)\.?$")
 _LOGIND_REMOVED_RE = re.compile(r"Removed session (\S+?)\.?$")
 
-
-def extract_logind(ev: Event, msg: str) -> None:
-    r = _LOGIND_NEW_RE.match(msg)
-    if r is not None:
-        ev.action, ev.outcome = "session_opened", "success"
-        ev.user = r.group(2)
-        add_extra(ev, "session_id", r.group(1))
-        return
-    r = _LOGIND_REMOVED_RE.match(msg)
-    if r is not None:
-        ev.action, ev.outcome = "session_closed", "success"
-        add_extra(ev, "session_id", r.group(1))
-
+extract_logind = first(
+    rule(_LOGIND_NEW_RE, "session_opened", "success", user=2, extra={"session_id": 1}),
+    rule(_LOGIND_REMOVED_RE, "session_closed", "success", extra={"session_id": 1}),
+)
 
 def extract_pam_only(ev: Event, msg: str) -> None:
     """Programs whose interesting lines are PAM lines (login, systemd user sessions...)."""

@@ -31,7 +31,10 @@ from .web import access_time
 _JOURNAL_EXTRA = ("_SYSTEMD_UNIT", "_TRANSPORT", "_UID", "SYSLOG_FACILITY")
 
 
-def _loads(line: str):
+def _object(line: str) -> dict | None:
+    """The JSON object a line holds, else None (a line not starting with `{` is not parsed)."""
+    if not line or line[0] != "{":
+        return None
     try:
         d = json.loads(line)
     except (ValueError, RecursionError):
@@ -103,9 +106,7 @@ def journal_record(p, line: str, d: dict, flags: int, now: int) -> Event:
 
 
 def env_journald(p, line: str, flags: int, now: int) -> Event | None:
-    if not line or line[0] != "{":
-        return None
-    d = _loads(line)
+    d = _object(line)
     if d is None or not _is_journal(d):
         return None
     return journal_record(p, line, d, flags, now)
@@ -184,9 +185,7 @@ def _json_time(v, p) -> int | None:
 
 def env_json_auto(p, line: str, flags: int, now: int) -> Event | None:
     """Format "auto": one json.loads, then journald record or generic JSON."""
-    if not line or line[0] != "{":
-        return None
-    d = _loads(line)
+    d = _object(line)
     if d is None:
         return None
     if _is_journal(d):
@@ -195,9 +194,7 @@ def env_json_auto(p, line: str, flags: int, now: int) -> Event | None:
 
 
 def env_json(p, line: str, flags: int, now: int) -> Event | None:
-    if not line or line[0] != "{":
-        return None
-    d = _loads(line)
+    d = _object(line)
     if d is None:
         return None
     return json_record(p, line, d, flags, now)

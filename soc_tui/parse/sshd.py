@@ -12,6 +12,10 @@ For a `Failed ...` line whose user name itself contains ` from X`, the peer is
 the first `from HOST [port N] [sshN]` that is followed by the end of the line
 or by `: ` (fail2ban's rule), so `Failed password for invalid user test from
 10.10.1.2 port 55555 ssh2 from 127.0.0.1 port 58946 ssh2` yields 127.0.0.1.
+
+A message is dispatched on its first word (`_BY_WORD`). Messages that only
+copy regex groups into fields are rows of that table (`table.rule`); the rest
+(fast paths, outcomes that depend on the text, odd peer forms) are functions.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import re
 from soc_tui.model import Event
 
 from .auth import pam_message
+from .table import first, rule
 from .util import add_extra, set_peer
 
 # Leading noise before the real sshd message: log level words, Solaris
@@ -99,13 +104,24 @@ _INPUT_REQ_RE = re.compile(r"input_userauth_request: (?:invalid|illegal) user (.
 _POSTPONED_RE = re.compile(r"Postponed (\S+) for (?:invalid user |illegal user )?(.*?) from (\S+?) port (\d+)")
 _STARTING_RE = re.compile(r"Starting session: (.*?) for (\S+) from (\S+) port (\d+)")
 _SUBSYSTEM_RE = re.compile(r"subsystem request for (\S+) by user (\S+)")
+_NO_MATCHING_RE = re.compile(r"no matching ")
+_READ_FAILED_RE = re.compile(r"Read from socket failed")
+
+
+_NO_NAME = "<invalid username>"  # what OpenSSH writes for a name it will not print
 
 
 def _user(ev: Event, name: str | None) -> None:
-    if name and name != "<invalid username>":
+    if name and name != _NO_NAME:
         ev.user = name
 
 
+def _rule(regex, action=None, outcome=None, **fields):
+    """One row of the sshd message table: see `table.rule`; a user is taken as `_user` takes it."""
+    return rule(regex, action, outcome, not_a_name=_NO_NAME, **fields)
+
+
+# --- messages that need more than "match, then copy groups" -------------------
 def _failed(ev: Event, m: str) -> None:
     r = _FAILED_FAST_RE.match(m) or _FAILED_RE.match(m)
     if r is None:
@@ -116,7 +132,7 @@ def _failed(ev: Event, m: str) -> None:
     _user(ev, user)
     set_peer(ev, host, port)
     add_extra(ev, "auth_method", method)
-    if inv or user == "<invalid username>":
+    if inv or user == _NO_NAME:
         add_extra(ev, "invalid_user", True)
 
 
@@ -134,43 +150,6 @@ def _accepted(ev: Event, m: str) -> None:
         add_extra(ev, "key", key)
 
 
-def _invalid(ev: Event, m: str) -> None:
-    r = _INVALID_RE.match(m)
-    if r is None:
-        return
-    ev.action = "ssh_invalid_user"
-    ev.outcome = "failure"
-    _user(ev, r.group(1))
-    set_peer(ev, r.group(2), r.group(3))
-
-
-def _user_line(ev: Event, m: str) -> None:
-    r = _USER_NOT_ALLOWED_RE.match(m)
-    if r is not None:
-        ev.action = "ssh_user_not_allowed"
-        ev.outcome = "failure"
-        _user(ev, r.group(1))
-        set_peer(ev, r.group(2))
-        add_extra(ev, "reason", r.group(3))
-        return
-    r = _USER_NOT_ALLOWED_NOHOST_RE.match(m)
-    if r is not None:
-        ev.action = "ssh_user_not_allowed"
-        ev.outcome = "failure"
-        _user(ev, r.group(1))
-        add_extra(ev, "reason", r.group(2))
-
-
-def _root_refused(ev: Event, m: str) -> None:
-    r = _ROOT_REFUSED_RE.match(m)
-    if r is None:
-        return
-    ev.action = "ssh_root_login_refused"
-    ev.outcome = "failure"
-    ev.user = "root"
-    set_peer(ev, r.group(1), r.group(2))
-
-
 def _refused(ev: Event, m: str) -> None:
     r = _REFUSED_CONNECT_RE.match(m)
     if r is None:
@@ -183,46 +162,10 @@ def _refused(ev: Event, m: str) -> None:
     set_peer(ev, host)
 
 
-def _no_ident(ev: Event, m: str) -> None:
-    r = _NO_IDENT_RE.match(m)
-    if r is None:
-        return
-    ev.action = "ssh_no_identification"
-    ev.outcome = "failure"
-    set_peer(ev, r.group(1), r.group(2))
-
-
-def _bad_proto(ev: Event, m: str) -> None:
-    r = _BAD_PROTO_RE.match(m)
-    if r is None:
-        return
-    ev.action = "ssh_bad_protocol"
-    ev.outcome = "failure"
-    set_peer(ev, r.group(1), r.group(2))
-
-
-def _max_auth(ev: Event, m: str) -> None:
-    r = _MAX_AUTH_RE.match(m)
-    if r is None:
-        return
-    ev.action = "ssh_max_auth_exceeded"
-    ev.outcome = "failure"
-    _user(ev, r.group(2))
-    set_peer(ev, r.group(3), r.group(4))
-    if r.group(1):
-        add_extra(ev, "invalid_user", True)
-
-
-def _disconnecting(ev: Event, m: str) -> None:
-    r = _TOO_MANY_RE.match(m)
-    if r is not None:
-        ev.action = "ssh_max_auth_exceeded"
-        ev.outcome = "failure"
-        _user(ev, r.group(2))
-        return
+def _disconnecting_user(ev: Event, m: str) -> bool:
     r = _DISCONNECTING_RE.match(m)
     if r is None:
-        return
+        return False
     kind, user, host, port, reason = r.groups()
     if reason and "Too many authentication failures" in reason:
         ev.action = "ssh_max_auth_exceeded"
@@ -235,6 +178,7 @@ def _disconnecting(ev: Event, m: str) -> None:
         add_extra(ev, "reason", reason)
     if kind == "invalid":
         add_extra(ev, "invalid_user", True)
+    return True
 
 
 def _received(ev: Event, m: str) -> None:
@@ -253,30 +197,36 @@ def _received(ev: Event, m: str) -> None:
         add_extra(ev, "reason", reason)
 
 
+def _ended(ev: Event, m: str, action: str, kind, user, host, port, reset: bool = False) -> None:
+    """`Disconnected from` / `Connection closed|reset by`: a failure when it ends an
+    unauthenticated connection (an invalid or authenticating user, or `[preauth]`)."""
+    ev.action = action
+    ev.outcome = "failure" if (kind or m.endswith("[preauth]")) else "success"
+    _user(ev, user)
+    set_peer(ev, host, port)
+    if reset:
+        add_extra(ev, "reset", True)
+    if kind == "invalid":
+        add_extra(ev, "invalid_user", True)
+
+
 def _disconnected(ev: Event, m: str) -> None:
     r = _DISCONNECTED_RE.match(m)
     if r is None:
         return
     kind, user, host, port = r.groups()
-    ev.action = "ssh_disconnect"
-    ev.outcome = "failure" if (kind or m.endswith("[preauth]")) else "success"
-    _user(ev, user)
-    set_peer(ev, host, port)
-    if kind == "invalid":
-        add_extra(ev, "invalid_user", True)
+    _ended(ev, m, "ssh_disconnect", kind, user, host, port)
+
+
+_CONNECTION_OPENED = _rule(
+    _CONN_FROM_RE, "ssh_connection_opened", "unknown", host=1, port=2,
+    extra={"dst_ip": 3, "dst_port": (4, int)},
+)
 
 
 def _connection(ev: Event, m: str) -> None:
     if m.startswith("Connection from "):
-        r = _CONN_FROM_RE.match(m)
-        if r is None:
-            return
-        ev.action = "ssh_connection_opened"
-        ev.outcome = "unknown"
-        set_peer(ev, r.group(1), r.group(2))
-        if r.group(3):
-            add_extra(ev, "dst_ip", r.group(3))
-            add_extra(ev, "dst_port", int(r.group(4)))
+        _CONNECTION_OPENED(ev, m)
         return
     r = _CONN_CLOSED_RE.match(m)
     if r is None:
@@ -284,75 +234,7 @@ def _connection(ev: Event, m: str) -> None:
     what, kind, user, host, port = r.groups()
     if host in ("peer", "remote"):
         return
-    ev.action = "ssh_connection_closed"
-    ev.outcome = "failure" if (kind or m.endswith("[preauth]")) else "success"
-    _user(ev, user)
-    set_peer(ev, host, port)
-    if what == "reset":
-        add_extra(ev, "reset", True)
-    if kind == "invalid":
-        add_extra(ev, "invalid_user", True)
-
-
-def _timeout(ev: Event, m: str) -> None:
-    r = _TIMEOUT_RE.match(m)
-    if r is None:
-        return
-    ev.action = "ssh_auth_timeout"
-    ev.outcome = "failure"
-    set_peer(ev, r.group(1), r.group(2))
-
-
-def _unable(ev: Event, m: str) -> None:
-    r = _UNABLE_RE.match(m)
-    ev.action = "ssh_negotiation_failed"
-    ev.outcome = "failure"
-    if r is not None:
-        set_peer(ev, r.group(1), r.group(2))
-        add_extra(ev, "reason", r.group(3))
-
-
-def _conn_from_colon(ev: Event, m: str) -> None:
-    r = _CONN_FROM_COLON_RE.match(m)
-    if r is None:
-        return
-    ev.action = "ssh_negotiation_failed"
-    ev.outcome = "failure"
-    set_peer(ev, r.group(1), r.group(2))
-    add_extra(ev, "reason", r.group(3))
-
-
-def _negotiation_noip(ev: Event, m: str) -> None:
-    ev.action = "ssh_negotiation_failed"
-    ev.outcome = "failure"
-
-
-def _no_matching(ev: Event, m: str) -> None:
-    if m.startswith("no matching "):
-        _negotiation_noip(ev, m)
-
-
-def _read_failed(ev: Event, m: str) -> None:
-    if m.startswith("Read from socket failed"):
-        ev.action = "ssh_connection_closed"
-        ev.outcome = "failure"
-        return
-    r = _READ_ERROR_RE.match(m)
-    if r is not None:
-        ev.action = "ssh_connection_closed"
-        ev.outcome = "failure"
-        set_peer(ev, r.group(1), r.group(2))
-        add_extra(ev, "reason", r.group(3))
-
-
-def _reverse(ev: Event, m: str) -> None:
-    r = _REVERSE_RE.match(m)
-    if r is None:
-        return
-    ev.action = "ssh_reverse_mapping_failed"
-    ev.outcome = "unknown"
-    set_peer(ev, r.group(2))
-    add_extra(ev, "src_host", r.group(1))
+    _ended(ev, m, "ssh_connection_closed", kind, user, host, port, reset=what == "reset")
 
 
 def _address(ev: Event, m: str) -> None:
@@ -363,18 +245,6 @@ def _address(ev: Event, m: str) -> None:
     ev.outcome = "unknown"
     set_peer(ev, r.group(1))
     add_extra(ev, "src_host", r.group(2).rstrip(","))
-
-
-def _pam_colon(ev: Event, m: str) -> None:
-    r = _PAM_ERR_RE.match(m)
-    if r is None:
-        return
-    ev.action = "ssh_auth_failure"
-    ev.outcome = "failure"
-    _user(ev, r.group(2))
-    set_peer(ev, r.group(3))
-    add_extra(ev, "auth_method", "pam")
-    add_extra(ev, "reason", r.group(1))
 
 
 def _pam_more(ev: Event, m: str) -> None:
@@ -391,66 +261,63 @@ def _pam_module(ev: Event, m: str) -> None:
     pam_message(ev, m, "sshd")
 
 
-def _input_req(ev: Event, m: str) -> None:
-    r = _INPUT_REQ_RE.match(m)
-    if r is not None:
-        _user(ev, r.group(1))
-        add_extra(ev, "invalid_user", True)
-
-
-def _postponed(ev: Event, m: str) -> None:
-    r = _POSTPONED_RE.match(m)
-    if r is not None:
-        _user(ev, r.group(2))
-        set_peer(ev, r.group(3), r.group(4))
-        add_extra(ev, "auth_method", r.group(1))
-
-
-def _starting(ev: Event, m: str) -> None:
-    r = _STARTING_RE.match(m)
-    if r is not None:
-        _user(ev, r.group(2))
-        set_peer(ev, r.group(3), r.group(4))
-
-
-def _subsystem(ev: Event, m: str) -> None:
-    r = _SUBSYSTEM_RE.match(m)
-    if r is not None:
-        ev.user = r.group(2)
-        add_extra(ev, "subsystem", r.group(1))
-
+# --- the message table: first word -> extractor -------------------------------
+_INVALID = _rule(_INVALID_RE, "ssh_invalid_user", "failure", user=1, host=2, port=3)
+_NEGOTIATION_FAILED = _rule(None, "ssh_negotiation_failed", "failure")
+_CONN_FROM_COLON = _rule(
+    _CONN_FROM_COLON_RE, "ssh_negotiation_failed", "failure", host=1, port=2, extra={"reason": 3}
+)
+_DISCONNECTING = first(
+    _rule(_TOO_MANY_RE, "ssh_max_auth_exceeded", "failure", user=2),
+    _disconnecting_user,
+)
 
 _BY_WORD = {
     "Failed": _failed,
     "Accepted": _accepted,
-    "Invalid": _invalid,
-    "Illegal": _invalid,
-    "User": _user_line,
-    "ROOT": _root_refused,
+    "Invalid": _INVALID,
+    "Illegal": _INVALID,
+    "User": first(
+        _rule(_USER_NOT_ALLOWED_RE, "ssh_user_not_allowed", "failure", user=1, host=2,
+              extra={"reason": 3}),
+        _rule(_USER_NOT_ALLOWED_NOHOST_RE, "ssh_user_not_allowed", "failure", user=1,
+              extra={"reason": 2}),
+    ),
+    "ROOT": _rule(_ROOT_REFUSED_RE, "ssh_root_login_refused", "failure", user="root", host=1, port=2),
     "refused": _refused,
-    "Did": _no_ident,
-    "Bad": _bad_proto,
-    "maximum": _max_auth,
-    "Disconnecting:": _disconnecting,
-    "Disconnecting": _disconnecting,
+    "Did": _rule(_NO_IDENT_RE, "ssh_no_identification", "failure", host=1, port=2),
+    "Bad": _rule(_BAD_PROTO_RE, "ssh_bad_protocol", "failure", host=1, port=2),
+    "maximum": _rule(_MAX_AUTH_RE, "ssh_max_auth_exceeded", "failure", user=2, host=3, port=4,
+                     flags={"invalid_user": 1}),
+    "Disconnecting:": _DISCONNECTING,
+    "Disconnecting": _DISCONNECTING,
     "Received": _received,
     "Disconnected": _disconnected,
     "Connection": _connection,
-    "Timeout": _timeout,
-    "Unable": _unable,
-    "banner": _conn_from_colon,
-    "ssh_dispatch_run_fatal:": _conn_from_colon,
-    "kex_exchange_identification:": _negotiation_noip,
-    "no": _no_matching,
-    "Read": _read_failed,
-    "reverse": _reverse,
+    "Timeout": _rule(_TIMEOUT_RE, "ssh_auth_timeout", "failure", host=1, port=2),
+    "Unable": first(
+        _rule(_UNABLE_RE, "ssh_negotiation_failed", "failure", host=1, port=2, extra={"reason": 3}),
+        _NEGOTIATION_FAILED,
+    ),
+    "banner": _CONN_FROM_COLON,
+    "ssh_dispatch_run_fatal:": _CONN_FROM_COLON,
+    "kex_exchange_identification:": _NEGOTIATION_FAILED,
+    "no": _rule(_NO_MATCHING_RE, "ssh_negotiation_failed", "failure"),
+    "Read": first(
+        _rule(_READ_FAILED_RE, "ssh_connection_closed", "failure"),
+        _rule(_READ_ERROR_RE, "ssh_connection_closed", "failure", host=1, port=2, extra={"reason": 3}),
+    ),
+    "reverse": _rule(_REVERSE_RE, "ssh_reverse_mapping_failed", "unknown", host=2,
+                     extra={"src_host": 1}),
     "Address": _address,
-    "PAM:": _pam_colon,
+    "PAM:": _rule(_PAM_ERR_RE, "ssh_auth_failure", "failure", user=2, host=3,
+                  fixed={"auth_method": "pam"}, extra={"reason": 1}),
     "PAM": _pam_more,
-    "input_userauth_request:": _input_req,
-    "Postponed": _postponed,
-    "Starting": _starting,
-    "subsystem": _subsystem,
+    # no action: these only add who/where to a line
+    "input_userauth_request:": _rule(_INPUT_REQ_RE, user=1, fixed={"invalid_user": True}),
+    "Postponed": _rule(_POSTPONED_RE, user=2, host=3, port=4, extra={"auth_method": 1}),
+    "Starting": _rule(_STARTING_RE, user=2, host=3, port=4),
+    "subsystem": _rule(_SUBSYSTEM_RE, user=2, extra={"subsystem": 1}),
 }
 
 
@@ -482,6 +349,7 @@ _DB_OK_RE = re.compile(r"(Password|Pubkey) auth succeeded for '(.*)' (?:with key
 
 
 def _db_peer(ev: Event, hp: str) -> None:
+    """Dropbear writes the peer as one `host:port` word."""
     host, _, port = hp.rpartition(":")
     if host and port.isdigit():
         set_peer(ev, host, port)
@@ -489,26 +357,12 @@ def _db_peer(ev: Event, hp: str) -> None:
         set_peer(ev, hp)
 
 
-def extract_dropbear(ev: Event, msg: str) -> None:
-    r = _DB_BAD_PW_RE.match(msg)
-    if r is not None:
-        ev.action, ev.outcome = "ssh_auth_failure", "failure"
-        _user(ev, r.group(1))
-        _db_peer(ev, r.group(2))
-        return
-    r = _DB_NOUSER_RE.match(msg)
-    if r is not None:
-        ev.action, ev.outcome = "ssh_invalid_user", "failure"
-        _user(ev, r.group(1))
-        _db_peer(ev, r.group(2))
-        return
-    r = _DB_OK_RE.match(msg)
-    if r is not None:
-        ev.action, ev.outcome = "ssh_login", "success"
-        _user(ev, r.group(2))
-        _db_peer(ev, r.group(3))
-        add_extra(ev, "auth_method", r.group(1).lower())
-
+extract_dropbear = first(
+    _rule(_DB_BAD_PW_RE, "ssh_auth_failure", "failure", user=1, host=2, peer=_db_peer),
+    _rule(_DB_NOUSER_RE, "ssh_invalid_user", "failure", user=1, host=2, peer=_db_peer),
+    _rule(_DB_OK_RE, "ssh_login", "success", user=2, host=3, peer=_db_peer,
+          extra={"auth_method": (1, str.lower)}),
+)
 
 EXTRACTORS = {
     "sshd": extract_sshd,

@@ -71,6 +71,16 @@ def _finish(p, ev: Event, app: str | None, msg: str) -> Event:
     return ev
 
 
+def _tagged(p, line: str, ts: int, flags: int, pri, host, app, pid, msg: str) -> Event:
+    """The event of a `[<PRI>]... [host] tag[pid]: msg` line (RFC 3164, ISO, bare) once
+    its time is known: the parser's host when the line names none, level from <PRI>."""
+    ev = Event(ts, line, p.source_id, host or p.host, app, int(pid) if pid else None)
+    ev.flags = flags
+    if pri is not None:
+        apply_pri(ev, pri)
+    return _finish(p, ev, app, msg)
+
+
 def env_3164(p, line: str, flags: int, now: int) -> Event | None:
     c = line[:1]
     if not c or not (c.isalpha() or c == "<" or c == " "):
@@ -92,12 +102,7 @@ def env_3164(p, line: str, flags: int, now: int) -> Event | None:
     except (ValueError, OverflowError):
         ts = now
         flags |= 4
-    app = tag or tag_b
-    ev = Event(ts, line, p.source_id, host or p.host, app, int(pid) if pid else None)
-    ev.flags = flags
-    if pri is not None:
-        apply_pri(ev, pri)
-    return _finish(p, ev, app, msg)
+    return _tagged(p, line, ts, flags, pri, host, tag or tag_b, pid, msg)
 
 
 def env_iso(p, line: str, flags: int, now: int) -> Event | None:
@@ -123,12 +128,7 @@ def env_iso(p, line: str, flags: int, now: int) -> Event | None:
     except (ValueError, OverflowError):
         ts = now
         flags |= 4
-    app = tag or tag_b
-    ev = Event(ts, line, p.source_id, host or p.host, app, int(pid) if pid else None)
-    ev.flags = flags
-    if pri is not None:
-        apply_pri(ev, pri)
-    return _finish(p, ev, app, msg)
+    return _tagged(p, line, ts, flags, pri, host, tag or tag_b, pid, msg)
 
 
 def _parse_sd(s: str) -> tuple[dict | None, str | None]:
@@ -204,11 +204,7 @@ def env_bare(p, line: str, flags: int, now: int) -> Event | None:
     if r is None:
         return None
     pri, host, app, pid, msg = r.groups()
-    ev = Event(now, line, p.source_id, host or p.host, app, int(pid))
-    ev.flags = flags | 4
-    if pri is not None:
-        apply_pri(ev, pri)
-    return _finish(p, ev, app, msg)
+    return _tagged(p, line, now, flags | 4, pri, host, app, pid, msg)
 
 
 SAMPLES: list[tuple[str, dict]] = [
