@@ -119,6 +119,8 @@ def test_table_output_escapes_control_sequences(tmp_path: Path, capsys) -> None:
         (["search", "foo:bar"], "bad query: unknown field 'foo'"),
         (["search", "(unclosed"], "at position 0"),
         (["ingest", "--tz", "Mars/Olympus", "x"], "unknown time zone"),
+        (["ingest", "/"], "/ is a directory"),
+        (["search", "--limit", "-1", "x"], "--limit must be"),
     ],
 )
 def test_errors_are_one_line_with_status_2(tmp_path: Path, capsys, argv, message) -> None:
