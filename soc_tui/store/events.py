@@ -10,20 +10,128 @@ Must not: read files or parse lines.
 from __future__ import annotations
 
 import json
+import pickle
 import queue
 import sqlite3
 import threading
 from dataclasses import dataclass, field
+from typing import Any, Iterable
 
 from soc_tui.model import FLAG_TRUNCATED, FLAG_UNPARSED, Checkpoint, Event, Gap, now_us
-from soc_tui.store.db import StoreError, open_db
+from soc_tui.store.db import MESSAGE_SQL, StoreError, open_db
+
+# Binding None costs CPython's sqlite3 (3.11) a failed `__adapt__` lookup that
+# formats and drops an AttributeError, per NULL parameter, with the GIL held:
+# ~0.13 µs each, and a row has about a dozen NULLs (~+15% ingest without it).
+# An adapter registered for NoneType is found by a dict lookup instead;
+# `{}.get(None)` is None, so NULL is still bound.
+sqlite3.register_adapter(type(None), {}.get)
+
+# What a parser decides about one line, in `events` column order: every column
+# but id, ingested_at and source, which the writer fills per batch.
+ROW_COLUMNS: tuple[str, ...] = (
+    "ts", "host", "app", "pid", "level", "action", "outcome", "user", "target_user",
+    "src_ip", "src_port", "http_method", "url", "http_status", "bytes", "user_agent",
+    "referrer", "message", "raw", "msg_off", "repeat", "flags", "extra",
+)
+
+
+@dataclass(slots=True)
+class Rows:
+    """Pre-built `events` rows of one source, in order, with their counters.
+
+    Plain tuples (ROW_COLUMNS) so that they cross a process boundary cheaply
+    and the writer does no per-row Python work. Built by `build_rows`.
+    `rows` may also be that list pickled (`packed()`): a parse process sends
+    it so, and only the writer thread unpickles it, right before inserting,
+    instead of a reader thread contending with the writer for the GIL.
+    """
+
+    source: str
+    rows: list[tuple[Any, ...]] | bytes
+    count: int = 0
+    unparsed: int = 0
+    truncated: int = 0
+    max_ts: int = 0
+    last_ts: int | None = None
+
+    def __len__(self) -> int:
+        return self.count
+
+    def packed(self) -> Rows:
+        if isinstance(self.rows, bytes):
+            return self
+        data = pickle.dumps(self.rows, protocol=pickle.HIGHEST_PROTOCOL)
+        return Rows(self.source, data, self.count, self.unparsed, self.truncated, self.max_ts,
+                    self.last_ts)
+
+    def unpacked(self) -> list[tuple[Any, ...]]:
+        rows = self.rows
+        return pickle.loads(rows) if isinstance(rows, bytes) else rows
+
+
+def build_rows(source: str, events: Iterable[Event]) -> Rows:
+    """Rows (and counters) for `events` of one source, in order.
+
+    Equal strings of the repetitive columns (host, app, action, user, src_ip,
+    extra) become one object within the call: rows pickled together then carry
+    each such value once, which nearly halves the unpickling work of the
+    process that receives them (the writer's, which shares its GIL), and their
+    memory."""
+    rows: list[tuple[Any, ...]] = []
+    append = rows.append
+    unparsed = truncated = 0
+    max_ts = 0
+    dumps = json.dumps
+    one = {}.setdefault  # one(value, value): the first equal object seen
+    for ev in events:
+        raw = ev.raw
+        message = ev.message
+        if message is None:
+            message = raw
+        # Store the message as an offset into raw when it is raw's tail
+        # (substr() counts characters like Python, but stops at NUL).
+        if raw.endswith(message) and "\x00" not in raw:
+            msg_off = len(raw) - len(message)
+            message = None
+        else:
+            msg_off = None
+        flags = ev.flags
+        if flags:
+            if flags & FLAG_UNPARSED:
+                unparsed += 1
+            if flags & FLAG_TRUNCATED:
+                truncated += 1
+        ts = ev.ts
+        if ts > max_ts:
+            max_ts = ts
+        extra = ev.extra
+        if extra:
+            extra = dumps(extra, ensure_ascii=False)
+            extra = one(extra, extra)
+        else:
+            extra = None
+        append((
+            ts, one(ev.host, ev.host), one(ev.app, ev.app), ev.pid, ev.level,
+            one(ev.action, ev.action), one(ev.outcome, ev.outcome), one(ev.user, ev.user),
+            ev.target_user, one(ev.src_ip, ev.src_ip), ev.src_port, ev.http_method, ev.url,
+            ev.http_status, ev.bytes, ev.user_agent, ev.referrer, message, raw, msg_off,
+            ev.repeat, flags, extra,
+        ))
+    return Rows(source, rows, len(rows), unparsed, truncated, max_ts, rows[-1][0] if rows else None)
 
 
 @dataclass
 class Batch:
-    """Events plus the reader state that covers them, applied atomically."""
+    """Events plus the reader state that covers them, applied atomically.
+
+    The events come as `parts` (pre-built rows, what the pipeline sends) and/or
+    as `events` (Event objects; written before the parts, and given their `id`
+    and `ingested_at`).
+    """
 
     events: list[Event] = field(default_factory=list)
+    parts: list[Rows] = field(default_factory=list)
     checkpoints: dict[str, tuple[str, Checkpoint]] = field(default_factory=dict)
     gaps: list[Gap] = field(default_factory=list)
     lines: dict[str, int] = field(default_factory=dict)  # source name -> lines read
@@ -33,16 +141,23 @@ class Batch:
         self.checkpoints[cp.key] = (source, cp)
 
     def __len__(self) -> int:
-        return len(self.events)
+        return len(self.events) + sum(p.count for p in self.parts)
 
 
-_INSERT_EVENT = (
-    "INSERT INTO events (id, ts, ingested_at, source, host, app, pid, level, action,"
-    " outcome, user, target_user, src_ip, src_port, http_method, url, http_status,"
-    " bytes, user_agent, referrer, message, raw, msg_off, repeat, flags, extra)"
-    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+# id is left out: SQLite gives each row max(id) + 1, which is what the writer
+# would assign (one writer, inside BEGIN IMMEDIATE). ingested_at and source are
+# the same for a whole part and go in as integer literals, so executemany()
+# binds the parser's tuples as they are.
+_INSERT_ROWS = (
+    "INSERT INTO events (ingested_at, source, " + ", ".join(ROW_COLUMNS) + ")"
+    " VALUES ({ingested}, {sid}, " + ", ".join("?" * len(ROW_COLUMNS)) + ")"
 )
-_INSERT_FTS = "INSERT INTO events_fts (rowid, message) VALUES (?, ?)"
+# Index the new rows from the table itself: the same text the external-content
+# view `events_text` gives back, with no per-row Python work.
+_INDEX_FTS = (
+    f"INSERT INTO events_fts (rowid, message) SELECT e.id, {MESSAGE_SQL} FROM events e"
+    " WHERE e.id >= ?"
+)
 
 
 class SourceIds:
@@ -67,60 +182,58 @@ class SourceIds:
         return sid
 
 
+def _event_parts(events: list[Event]) -> list[Rows]:
+    """Event objects as Rows, one per run of the same source."""
+    parts: list[Rows] = []
+    i = 0
+    while i < len(events):
+        source = events[i].source_id
+        j = i + 1
+        while j < len(events) and events[j].source_id == source:
+            j += 1
+        parts.append(build_rows(source, events[i:j]))
+        i = j
+    return parts
+
+
 def write_batch(conn: sqlite3.Connection, sources: SourceIds, batch: Batch) -> tuple[int, int]:
     """Apply one batch in one transaction; returns (first_id, last_id) of its events."""
     ingested = now_us()
+    parts = _event_parts(batch.events) + batch.parts if batch.events else batch.parts
     conn.execute("BEGIN IMMEDIATE")
     try:
-        next_id = (conn.execute("SELECT max(id) FROM events").fetchone()[0] or 0) + 1
-        first_id = next_id
-        rows = []
-        fts = []
+        first_id = (conn.execute("SELECT max(id) FROM events").fetchone()[0] or 0) + 1
+        n = 0
         per_source: dict[int, list[int]] = {}
-        for ev in batch.events:
-            sid = sources.get(ev.source_id)
+        for part in parts:
+            if not part.count:
+                continue
+            sid = sources.get(part.source)
+            rows = part.unpacked()
+            conn.executemany(_INSERT_ROWS.format(ingested=int(ingested), sid=int(sid)), rows)
+            del rows
+            n += part.count
             stat = per_source.get(sid)
             if stat is None:
-                stat = per_source[sid] = [0, 0, 0, 0]  # events, unparsed, truncated, last ts
-            stat[0] += 1
-            if ev.flags & FLAG_UNPARSED:
-                stat[1] += 1
-            if ev.flags & FLAG_TRUNCATED:
-                stat[2] += 1
-            if ev.ts > stat[3]:
-                stat[3] = ev.ts
-            raw = ev.raw
-            message = ev.message if ev.message is not None else raw
-            # Store the message as an offset into raw when it is raw's tail
-            # (substr() counts characters like Python, but stops at NUL).
-            stored: str | None = message
-            msg_off = None
-            if raw.endswith(message) and "\x00" not in raw:
-                stored = None
-                msg_off = len(raw) - len(message)
-            rows.append(
-                (
-                    next_id, ev.ts, ingested, sid, ev.host, ev.app, ev.pid, ev.level,
-                    ev.action, ev.outcome, ev.user, ev.target_user, ev.src_ip,
-                    ev.src_port, ev.http_method, ev.url, ev.http_status, ev.bytes,
-                    ev.user_agent, ev.referrer, stored, raw, msg_off, ev.repeat, ev.flags,
-                    json.dumps(ev.extra, ensure_ascii=False) if ev.extra else None,
-                )
-            )
-            fts.append((next_id, message))
-            ev.id = next_id
-            ev.ingested_at = ingested
-            next_id += 1
-        if rows:
-            conn.executemany(_INSERT_EVENT, rows)
-            conn.executemany(_INSERT_FTS, fts)
+                per_source[sid] = [part.count, part.unparsed, part.truncated, part.max_ts]
+            else:
+                stat[0] += part.count
+                stat[1] += part.unparsed
+                stat[2] += part.truncated
+                stat[3] = max(stat[3], part.max_ts)
+        last_id = first_id + n - 1
+        if n:
+            got = conn.execute("SELECT max(id) FROM events").fetchone()[0]
+            if got != last_id:  # cannot happen with one writer; never index wrong rows
+                raise StoreError(f"event ids {first_id}..{got}, expected ..{last_id}")
+            conn.execute(_INDEX_FTS, (first_id,))
         for name in set(batch.lines) | {s for s, _ in batch.checkpoints.values()}:
             sources.get(name)
-        for sid, (n, unparsed, truncated, last_ts) in per_source.items():
-            _bump_stats(conn, sid, events=n, unparsed=unparsed, truncated=truncated,
+        for sid, (count, unparsed, truncated, last_ts) in per_source.items():
+            _bump_stats(conn, sid, events=count, unparsed=unparsed, truncated=truncated,
                         last_ts=last_ts, now=ingested)
-        for name, n in batch.lines.items():
-            _bump_stats(conn, sources.get(name), lines=n, nbytes=batch.bytes.get(name, 0),
+        for name, count in batch.lines.items():
+            _bump_stats(conn, sources.get(name), lines=count, nbytes=batch.bytes.get(name, 0),
                         now=ingested)
         for gap in batch.gaps:
             sid = sources.get(gap.source)
@@ -136,7 +249,10 @@ def write_batch(conn: sqlite3.Connection, sources: SourceIds, batch: Batch) -> t
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
-    return first_id, next_id - 1
+    for i, ev in enumerate(batch.events):
+        ev.id = first_id + i
+        ev.ingested_at = ingested
+    return first_id, last_id
 
 
 def _bump_stats(
@@ -205,9 +321,9 @@ class EventWriter:
     `submit`, `flush` or `close` so nothing is silently dropped.
     """
 
-    def __init__(self, path: str, *, max_pending: int = 8) -> None:
+    def __init__(self, path: str, *, max_pending: int = 2) -> None:
         self.path = path
-        self._conn = open_db(path)
+        self._conn = open_db(path, writer=True)
         self._sources = SourceIds(self._conn)
         self._queue: queue.Queue[object] = queue.Queue(maxsize=max_pending)
         self._error: BaseException | None = None
@@ -259,8 +375,9 @@ class EventWriter:
             try:
                 if self._error is None:
                     first, last = write_batch(self._conn, self._sources, item)
-                    self.events_written += len(item.events)
-                    if item.events:
+                    n = len(item)
+                    self.events_written += n
+                    if n:
                         self.last_id = last
             except BaseException as exc:  # noqa: BLE001 - reported to the caller
                 self._error = exc
