@@ -106,19 +106,38 @@ def _rotation_number(path: str, base: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def rotated_in_order(path: str) -> list[tuple[str, os.stat_result]]:
-    """Rotated siblings of `path`, oldest first, with their stat.
-
-    Numbered rotations (`.1` newest) are ordered by number, which stays exact
-    however close together they happened; other schemes by modification time.
-    """
-    base = os.path.basename(path)
+def _snapshot(path: str) -> list[tuple[str, os.stat_result]]:
     entries = []
     for s in rotated_siblings(path):
         try:
             entries.append((s, os.stat(s)))
         except OSError:
             continue
+    return entries
+
+
+def _same(a: list[tuple[str, os.stat_result]], b: list[tuple[str, os.stat_result]]) -> bool:
+    return sorted((n, st.st_dev, st.st_ino) for n, st in a) == sorted(
+        (n, st.st_dev, st.st_ino) for n, st in b
+    )
+
+
+def rotated_in_order(path: str) -> list[tuple[str, os.stat_result]]:
+    """Rotated siblings of `path`, oldest first, with their stat.
+
+    Numbered rotations (`.1` newest) are ordered by number, which stays exact
+    however close together they happened; other schemes by modification time.
+    The directory is read until two readings agree, so a rotation that is
+    shifting `.1` to `.2` meanwhile cannot hide a file or show one twice.
+    """
+    base = os.path.basename(path)
+    entries = _snapshot(path)
+    for _ in range(50):
+        again = _snapshot(path)
+        if _same(entries, again):
+            break
+        entries = again
+        time.sleep(0.001)
     numbers = [_rotation_number(s, base) for s, _ in entries]
     if entries and all(n is not None for n in numbers):
         return [e for _, e in sorted(zip(numbers, entries), key=lambda x: -x[0])]  # type: ignore[operator]

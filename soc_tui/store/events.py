@@ -107,7 +107,7 @@ def build_rows(source: str, events: Iterable[Event]) -> Rows:
             max_ts = ts
         extra = ev.extra
         if extra:
-            extra = dumps(extra, ensure_ascii=False)
+            extra = dumps(extra, ensure_ascii=False, separators=(",", ":"))
             extra = one(extra, extra)
         else:
             extra = None
