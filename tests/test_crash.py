@@ -14,18 +14,9 @@ import time
 from pathlib import Path
 
 import pytest
+from logfiles import rotate
 
 KILLS = 20
-
-
-def _rotate(log: Path) -> None:
-    """logrotate's default scheme: app.log.N -> .N+1, app.log -> app.log.1."""
-    n = 1
-    while (log.parent / f"{log.name}.{n}").exists():
-        n += 1
-    for i in range(n - 1, 0, -1):
-        os.rename(log.parent / f"{log.name}.{i}", log.parent / f"{log.name}.{i + 1}")
-    os.rename(log, log.parent / f"{log.name}.1")
 
 
 class Writer(threading.Thread):
@@ -51,7 +42,7 @@ class Writer(threading.Thread):
             fh.flush()
             if self.rng.random() < 0.08:
                 fh.close()
-                _rotate(self.log)
+                rotate(self.log)
                 fh = open(self.log, "a", encoding="utf-8")
             time.sleep(self.rng.uniform(0.0, 0.02))
         fh.close()

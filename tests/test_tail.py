@@ -6,6 +6,8 @@ import gzip
 import os
 from pathlib import Path
 
+from logfiles import rotate
+
 from soc_tui.model import FLAG_TRUNCATED, Checkpoint
 from soc_tui.sources.tail import MAX_LINE, FileFollower
 
@@ -35,6 +37,14 @@ def drain(f: FileFollower, clock: Clock | None = None, rounds: int = 6):
             gaps += c.gaps
             cp = c.checkpoint
     return texts, flags, cp, gaps
+
+
+def read_then_stop(log: Path) -> Checkpoint:
+    """Follow `log` to its end, stop, and return the checkpoint a restart gets."""
+    f = FileFollower(str(log))
+    cp = drain(f)[2]
+    f.close()
+    return cp
 
 
 def write(path: Path, text: str | bytes, mode: str = "a") -> None:
@@ -153,9 +163,7 @@ def test_file_replaced_in_place_records_a_gap_and_restarts(tmp_path: Path) -> No
 def test_restart_after_rotations_while_stopped(tmp_path: Path) -> None:
     log = tmp_path / "app.log"
     write(log, "a1\na2\n")
-    f = FileFollower(str(log))
-    _, _, cp, _ = drain(f)
-    f.close()
+    cp = read_then_stop(log)
     # While we are stopped: more lines, then two rotations.
     write(log, "a3\n")
     os.rename(log, tmp_path / "app.log.1")
@@ -173,9 +181,7 @@ def test_restart_after_rotations_while_stopped(tmp_path: Path) -> None:
 def test_restart_resumes_at_offset(tmp_path: Path) -> None:
     log = tmp_path / "app.log"
     write(log, "x1\nx2\n")
-    f = FileFollower(str(log))
-    _, _, cp, _ = drain(f)
-    f.close()
+    cp = read_then_stop(log)
     write(log, "x3\n")
     assert drain(FileFollower(str(log), cp))[0] == ["x3"]
 
@@ -203,20 +209,18 @@ def test_gz_backfill_and_rerun_reads_nothing_new(tmp_path: Path) -> None:
 
 def test_several_rotations_while_waiting_out_the_grace(tmp_path: Path) -> None:
     """Rotations faster than the grace period: no rotated file is skipped."""
-    from test_crash import _rotate
-
     log = tmp_path / "app.log"
     clock = Clock()
     write(log, "x1\n")
     f = FileFollower(str(log), grace=1.0, clock=clock)
     assert drain(f, clock, rounds=1)[0] == ["x1"]
     write(log, "x2\n")
-    _rotate(log)
+    rotate(log)
     write(log, "y1\n")
     seen = [t for c in f.poll() for t, _ in c.lines]  # rotation seen; grace starts
-    _rotate(log)  # y moves to .1, x to .2
+    rotate(log)  # y moves to .1, x to .2
     write(log, "z1\n")
-    _rotate(log)
+    rotate(log)
     write(log, "w1\n")
     lines, _, _, gaps = drain(f, clock)
     assert seen + lines == ["x2", "y1", "z1", "w1"]
@@ -226,17 +230,12 @@ def test_several_rotations_while_waiting_out_the_grace(tmp_path: Path) -> None:
 def test_restart_orders_numbered_rotations_even_with_equal_mtimes(tmp_path: Path) -> None:
     log = tmp_path / "app.log"
     write(log, "a1\n")
-    f = FileFollower(str(log))
-    _, _, cp, _ = drain(f)
-    f.close()
+    cp = read_then_stop(log)
     write(log, "a2\n")
-    os.rename(log, tmp_path / "app.log.1")
+    rotate(log)
     for name in ("b", "c", "d"):
         write(log, f"{name}1\n")
-        for n in range(3, 0, -1):
-            if (tmp_path / f"app.log.{n}").exists():
-                os.rename(tmp_path / f"app.log.{n}", tmp_path / f"app.log.{n + 1}")
-        os.rename(log, tmp_path / "app.log.1")
+        rotate(log)
     write(log, "e1\n")
     for p in tmp_path.iterdir():
         os.utime(p, ns=(1_700_000_000_000_000_000, 1_700_000_000_000_000_000))
@@ -248,9 +247,7 @@ def test_restart_orders_numbered_rotations_even_with_equal_mtimes(tmp_path: Path
 def test_rotated_gz_sibling_is_drained_on_restart(tmp_path: Path) -> None:
     log = tmp_path / "app.log"
     write(log, "a1\n")
-    f = FileFollower(str(log))
-    _, _, cp, _ = drain(f)
-    f.close()
+    cp = read_then_stop(log)
     write(log, "a2\n")
     data = log.read_bytes()
     log.unlink()
