@@ -167,9 +167,15 @@ def cmd_ingest(args: argparse.Namespace, config: Config, db: str) -> int:
             _progress(pipeline, total, start)
         await task
 
-    asyncio.run(run())
-    if show:
-        sys.stderr.write("\r\x1b[K")
+    try:
+        asyncio.run(run())
+    except OSError as exc:
+        # What was read before the failure is committed with its checkpoint:
+        # running ingest again continues from there.
+        raise UserError(f"cannot read {exc.filename or 'a file'}: {exc.strerror or exc}") from None
+    finally:
+        if show:
+            sys.stderr.write("\r\x1b[K")
     seconds = time.monotonic() - start
     lines = sum(h.lines for h in pipeline.health.values())
     unparsed = sum(h.unparsed for h in pipeline.health.values())

@@ -294,3 +294,11 @@ def test_collect_uses_the_config_sources(tmp_path: Path) -> None:
 def test_collect_without_sources_is_an_error(tmp_path: Path, capsys) -> None:
     code, _, err = run(capsys, "--db", str(tmp_path / "x.db"), "collect")
     assert code == 2 and "no sources" in err
+
+
+def test_a_file_vanishing_during_ingest_is_a_one_line_error(tmp_path: Path, capsys, monkeypatch) -> None:
+    gone = tmp_path / "gone.log"
+    monkeypatch.setattr("soc_tui.cli._expand", lambda paths: [str(gone)])
+    code, _, err = run(capsys, "--db", str(tmp_path / "soc.db"), "ingest", "whatever")
+    assert code == 2
+    assert err.strip() == f"soc-tui: error: cannot read {gone}: No such file or directory"
