@@ -11,8 +11,9 @@ committed data ends.
 
 Per poll, after reading to EOF:
 - a different inode at the path: rename rotation. The old handle keeps being
-  drained until it has been quiet for `grace` seconds (late writes), then the
-  new file is read from 0;
+  drained until it has been quiet for `grace` seconds (late writes), then
+  every file rotated after it (several rotations may have happened meanwhile),
+  then the new file from 0;
 - the same inode but smaller than the offset: copytruncate. Finish from the
   rotated sibling whose fingerprint matches, else record a gap; then read the
   file from 0;
