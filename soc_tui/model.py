@@ -10,33 +10,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-# Columns of the `events` table that a parser fills, in storage order.
-EVENT_FIELDS: tuple[str, ...] = (
-    "ts",
-    "source_id",
-    "host",
-    "app",
-    "pid",
-    "level",
-    "action",
-    "outcome",
-    "user",
-    "target_user",
-    "src_ip",
-    "src_port",
-    "http_method",
-    "url",
-    "http_status",
-    "bytes",
-    "user_agent",
-    "referrer",
-    "message",
-    "raw",
-    "repeat",
-    "flags",
-    "extra",
-)
-
 # Bits of Event.flags.
 FLAG_UNPARSED = 1  # no envelope format matched the line; only raw is reliable
 FLAG_TRUNCATED = 2  # the line was longer than the cap; the rest was dropped

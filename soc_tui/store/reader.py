@@ -14,14 +14,11 @@ from typing import Any, Iterator
 
 from soc_tui.model import Checkpoint
 from soc_tui.store.db import MESSAGE_SQL, StoreError, open_db
-from soc_tui.store.events import checkpoints_for_inode, load_checkpoint
+from soc_tui.store.events import ROW_COLUMNS, checkpoints_for_inode, load_checkpoint
 from soc_tui.store.search import CompiledQuery, compile_query
 
-EVENT_COLUMNS = (
-    "id", "ts", "ingested_at", "host", "app", "pid", "level", "action", "outcome",
-    "user", "target_user", "src_ip", "src_port", "http_method", "url", "http_status",
-    "bytes", "user_agent", "referrer", "message", "raw", "repeat", "flags", "extra",
-)
+# Every events column a caller sees (msg_off is folded into message).
+EVENT_COLUMNS = ("id", "ingested_at") + tuple(c for c in ROW_COLUMNS if c != "msg_off")
 _SELECT = ", ".join(MESSAGE_SQL if c == "message" else f"e.{c}" for c in EVENT_COLUMNS) + ", s.name"
 
 
@@ -103,31 +100,6 @@ class StoreReader:
             if "fts5" in str(exc).lower():
                 raise StoreError(f"full-text query rejected: {exc}") from exc
             raise
-
-    # -- stats -----------------------------------------------------------------
-
-    def source_stats(self) -> list[dict[str, Any]]:
-        with self._lock:
-            cur = self._conn.execute(
-                "SELECT s.name, s.kind, t.lines, t.events, t.unparsed, t.truncated, t.gaps,"
-                " t.bytes, t.last_event_ts FROM sources s LEFT JOIN source_stats t"
-                " ON t.source = s.id ORDER BY s.name"
-            )
-            cols = [d[0] for d in cur.description]
-            return [dict(zip(cols, r)) for r in cur.fetchall()]
-
-    def gaps(self) -> list[dict[str, Any]]:
-        with self._lock:
-            cur = self._conn.execute(
-                "SELECT s.name AS source, g.at, g.reason, g.detail FROM gaps g"
-                " JOIN sources s ON s.id = g.source ORDER BY g.id"
-            )
-            cols = [d[0] for d in cur.description]
-            return [dict(zip(cols, r)) for r in cur.fetchall()]
-
-    def event_count(self) -> int:
-        with self._lock:
-            return int(self._conn.execute("SELECT count(*) FROM events").fetchone()[0])
 
 
 def _row(r: tuple[Any, ...]) -> dict[str, Any]:
