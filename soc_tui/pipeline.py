@@ -351,8 +351,8 @@ class Pipeline:
         health.unparsed += rows.unparsed
         health.bytes_read += item.nbytes
         health.gaps += len(item.gaps)
-        if rows.last_ts is not None:
-            health.last_event_ts = max(health.last_event_ts or 0, rows.last_ts)
+        if rows.count:
+            health.last_event_ts = max(health.last_event_ts or 0, rows.max_ts)
         health.note(n)
 
     async def _batcher(self) -> None:

@@ -53,7 +53,6 @@ class Rows:
     unparsed: int = 0
     truncated: int = 0
     max_ts: int = 0
-    last_ts: int | None = None
 
     def __len__(self) -> int:
         return self.count
@@ -62,8 +61,7 @@ class Rows:
         if isinstance(self.rows, bytes):
             return self
         data = pickle.dumps(self.rows, protocol=pickle.HIGHEST_PROTOCOL)
-        return Rows(self.source, data, self.count, self.unparsed, self.truncated, self.max_ts,
-                    self.last_ts)
+        return Rows(self.source, data, self.count, self.unparsed, self.truncated, self.max_ts)
 
     def unpacked(self) -> list[tuple[Any, ...]]:
         rows = self.rows
@@ -118,7 +116,7 @@ def build_rows(source: str, events: Iterable[Event]) -> Rows:
             ev.http_status, ev.bytes, ev.user_agent, ev.referrer, message, raw, msg_off,
             ev.repeat, flags, extra,
         ))
-    return Rows(source, rows, len(rows), unparsed, truncated, max_ts, rows[-1][0] if rows else None)
+    return Rows(source, rows, len(rows), unparsed, truncated, max_ts)
 
 
 @dataclass
