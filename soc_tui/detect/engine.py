@@ -1,0 +1,323 @@
+"""The rule engine: events in, hits out (detection rules, then correlations).
+
+Owns: logsource routing, running compiled rules on each event, `x-soc.new_value`
+first-seen filtering, and the correlation state machines (event_count,
+value_count, temporal, temporal_ordered, chains), all in event time. Turning
+hits into alerts is `soc_tui.detect.alerts`; reading and writing SQLite is the
+worker's job through `soc_tui.store`. Must not: do I/O or import Textual.
+
+Correlation windows are sliding and keyed by the group-by values: an
+event_count rule hits on every event at which the window (t - timespan, t]
+ending at it satisfies the condition. That makes the result a function of the
+events alone, so a restarted worker that re-reads the last `replay_span_us` of
+events (with `warm=True`: state only, no hits) continues exactly where it was.
+A hit's evidence is the window's events not yet given as evidence for the
+same group. Events arriving out of time order are placed by time; windows
+drop entries older than the group's newest time minus the timespan.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Protocol
+
+from soc_tui.detect.fields import RuleEvent, getter
+from soc_tui.detect.loader import Correlation, Rule, RuleBase, RuleSet
+
+
+@dataclass
+class Hit:
+    """A rule or correlation matched. `event` is the (last) event that made it
+    match; `group` the correlation's group-by values; `evidence` event ids."""
+
+    rule: RuleBase
+    ts: int
+    event: dict[str, Any]
+    evidence: list[int]
+    group: dict[str, Any] = field(default_factory=dict)
+    weight: int = 1
+
+
+class FirstSeen(Protocol):
+    """Where `new_value` rules remember the values they have seen."""
+
+    def seen(self, rule_id: str, key: str) -> bool: ...
+
+    def remember(self, rule_id: str, key: str, ts: int) -> None: ...
+
+    def learning_since(self, rule_id: str, ts: int) -> int:
+        """The time the rule started learning (recording `ts` if it had not)."""
+        ...
+
+
+class MemoryFirstSeen:
+    """FirstSeen kept in memory (`rules test`, tests)."""
+
+    def __init__(self) -> None:
+        self.values: dict[tuple[str, str], int] = {}
+        self.starts: dict[str, int] = {}
+
+    def seen(self, rule_id: str, key: str) -> bool:
+        return (rule_id, key) in self.values
+
+    def remember(self, rule_id: str, key: str, ts: int) -> None:
+        self.values.setdefault((rule_id, key), ts)
+
+    def learning_since(self, rule_id: str, ts: int) -> int:
+        return self.starts.setdefault(rule_id, ts)
+
+
+def _event_id(ev: dict[str, Any]) -> list[int]:
+    i = ev.get("id")
+    return [i] if i is not None else []
+
+
+# -- correlation state -------------------------------------------------------------
+
+
+class _Window:
+    """One group's sliding window of an event_count / value_count correlation."""
+
+    __slots__ = ("entries", "total", "values", "seq", "reported", "newest")
+
+    def __init__(self) -> None:
+        # (ts, seq, weight, value, evidence ids)
+        self.entries: deque[tuple[int, int, int, Any, list[int]]] = deque()
+        self.total = 0
+        self.values: Counter[Any] = Counter()
+        self.seq = 0
+        self.reported = 0  # entries with seq <= reported were given as evidence
+        self.newest = -(1 << 62)
+
+
+class _CorrState:
+    def __init__(self, corr: Correlation) -> None:
+        self.corr = corr
+        self.groups: dict[tuple[Any, ...], Any] = {}
+        self.span = corr.timespan_us
+        # Per input: how to read each group-by field (and the value field).
+        self.readers: list[list[Callable[[Hit], Any]]] = []
+        self.value_readers: list[Callable[[Hit], Any] | None] = []
+        for inp in corr.inputs:
+            self.readers.append([self._reader(f, inp) for f in corr.group_by])
+            self.value_readers.append(self._reader(corr.value_field, inp) if corr.value_field else None)
+        cond = corr.condition
+        self.test = _condition(cond) if cond else (lambda n: True)
+
+    def _reader(self, name: str, inp: RuleBase) -> Callable[[Hit], Any]:
+        alias = self.corr.aliases.get(name)
+        if alias is not None:
+            name = alias.get(inp.name or "", alias.get(inp.rule_id, name))
+        if isinstance(inp, Correlation):
+            return lambda h: h.group.get(name)
+        get = getter(name)
+
+        def read(h: Hit) -> Any:
+            v = get(h.event)
+            if isinstance(v, tuple):
+                v = v[0] if v else None
+            return v
+
+        return read
+
+    def key(self, h: Hit, idx: int) -> tuple[Any, ...] | None:
+        vals = tuple(r(h) for r in self.readers[idx])
+        if any(v is None or v == "" for v in vals):
+            return None  # cannot attribute the hit to a group
+        return vals
+
+    def feed(self, h: Hit, idx: int) -> Hit | None:
+        key = self.key(h, idx)
+        if key is None:
+            return None
+        kind = self.corr.kind
+        if kind in ("event_count", "value_count"):
+            return self._count(h, idx, key)
+        return self._temporal(h, idx, key)
+
+    def _group(self, key: tuple[Any, ...]) -> dict[str, Any]:
+        return dict(zip(self.corr.group_by, key))
+
+    def _count(self, h: Hit, idx: int, key: tuple[Any, ...]) -> Hit | None:
+        w = self.groups.get(key)
+        if w is None:
+            w = self.groups[key] = _Window()
+        t = h.ts
+        value = None
+        if self.corr.kind == "value_count":
+            reader = self.value_readers[idx]
+            value = reader(h) if reader else None
+            if value is None:
+                return None
+        w.seq += 1
+        entry = (t, w.seq, h.weight, value, h.evidence)
+        entries = w.entries
+        if t >= w.newest:
+            entries.append(entry)
+            w.newest = t
+            in_order = True
+        else:  # late: place by time (rare; linear in the window)
+            pos = bisect.bisect_right([e[0] for e in entries], t)
+            entries.insert(pos, entry)
+            in_order = False
+        w.total += h.weight
+        if value is not None:
+            w.values[value] += 1
+        low = w.newest - self.span
+        while entries and entries[0][0] <= low:
+            old = entries.popleft()
+            w.total -= old[2]
+            if old[3] is not None:
+                w.values[old[3]] -= 1
+                if not w.values[old[3]]:
+                    del w.values[old[3]]
+        if in_order:
+            n = len(w.values) if self.corr.kind == "value_count" else w.total
+        else:
+            inside = [e for e in entries if t - self.span < e[0] <= t]
+            if self.corr.kind == "value_count":
+                n = len({e[3] for e in inside})
+            else:
+                n = sum(e[2] for e in inside)
+        if not self.test(n):
+            return None
+        evidence: list[int] = []
+        for e in reversed(entries):
+            if e[1] <= w.reported:
+                break
+            evidence.extend(e[4])
+        w.reported = w.seq
+        evidence.sort()
+        return Hit(self.corr, t, h.event, evidence, self._group(key), 1)
+
+    def _temporal(self, h: Hit, idx: int, key: tuple[Any, ...]) -> Hit | None:
+        n = len(self.corr.inputs)
+        g = self.groups.get(key)
+        if g is None:
+            g = self.groups[key] = [deque() for _ in range(n)]
+        t = h.ts
+        g[idx].append((t, h.evidence))
+        low = t - self.span
+        for dq in g:
+            while dq and dq[0][0] < low:
+                dq.popleft()
+        if self.corr.kind == "temporal":
+            if not all(g):
+                return None
+            evidence = sorted({i for dq in g for i in dq[-1][1]})
+            return Hit(self.corr, t, h.event, evidence, self._group(key), 1)
+        if idx != n - 1:
+            return None
+        bound = t
+        chosen: list[list[int]] = [h.evidence]
+        for j in range(n - 2, -1, -1):
+            cand = [e for e in g[j] if low <= e[0] <= bound]
+            if not cand:
+                return None
+            for e in cand:
+                chosen.append(e[1])
+            bound = cand[-1][0]
+        evidence = sorted({i for ids in chosen for i in ids})
+        return Hit(self.corr, t, h.event, evidence, self._group(key), 1)
+
+
+def _condition(cond: dict[str, int]) -> Callable[[int], bool]:
+    checks = []
+    for op, v in cond.items():
+        checks.append({
+            "gt": lambda n, v=v: n > v, "gte": lambda n, v=v: n >= v,
+            "lt": lambda n, v=v: n < v, "lte": lambda n, v=v: n <= v,
+            "eq": lambda n, v=v: n == v,
+        }[op])
+    return lambda n: all(c(n) for c in checks)
+
+
+def _chain_span(c: Correlation) -> int:
+    inner = [_chain_span(i) for i in c.inputs if isinstance(i, Correlation)]
+    return c.timespan_us + (max(inner) if inner else 0)
+
+
+# -- the engine ----------------------------------------------------------------------
+
+
+class Engine:
+    """Runs a RuleSet over events in id order; `process` returns the hits."""
+
+    def __init__(self, ruleset: RuleSet, first_seen: FirstSeen | None = None) -> None:
+        self.ruleset = ruleset
+        self.rules = [r for r in ruleset.rules if r.enabled]
+        self.correlations = [c for c in ruleset.correlations if c.enabled]
+        self.first_seen = first_seen if first_seen is not None else MemoryFirstSeen()
+        self._routes: dict[Any, list[Rule]] = {}
+        self._consumers: dict[int, list[tuple[_CorrState, int]]] = {}
+        self.states: list[_CorrState] = []
+        for c in self.correlations:
+            if not all(i.enabled for i in c.inputs):
+                continue
+            st = _CorrState(c)
+            self.states.append(st)
+            for idx, inp in enumerate(c.inputs):
+                self._consumers.setdefault(id(inp), []).append((st, idx))
+        self.replay_span_us = max((_chain_span(s.corr) for s in self.states), default=0)
+        self.seen_tags: set[Any] = set()
+        self.hit_counts: Counter[str] = Counter()
+
+    def route(self, rev: RuleEvent) -> list[Rule]:
+        key = rev.tags.key()
+        rules = self._routes.get(key)
+        if rules is None:
+            rules = self._routes[key] = [r for r in self.rules if r.sees(rev.tags)]
+            self.seen_tags.add(key)
+        return rules
+
+    def active(self, rule: Rule) -> bool:
+        """Whether any event seen so far was of the rule's logsource."""
+        return any(rule in rules for rules in self._routes.values())
+
+    def process(self, ev: dict[str, Any], *, warm: bool = False) -> list[Hit]:
+        """Run every rule on one event. With warm=True only correlation state
+        is updated (replay after a restart) and no hits are returned."""
+        rev = RuleEvent(ev)
+        out: list[Hit] = []
+        for rule in self.route(rev):
+            if rule.match(rev):
+                hit = Hit(rule, ev["ts"], ev, _event_id(ev), weight=ev.get("repeat") or 1)
+                self._emit(hit, out, warm)
+        return out
+
+    def _emit(self, hit: Hit, out: list[Hit], warm: bool) -> None:
+        rule = hit.rule
+        nv = rule.new_value
+        if nv is not None and not warm:
+            key = json.dumps([_field_value(hit, f) for f in nv.fields], default=str)
+            if self.first_seen.seen(rule.rule_id, key):
+                return
+            self.first_seen.remember(rule.rule_id, key, hit.ts)
+            if nv.learn_us and hit.ts < self.first_seen.learning_since(rule.rule_id, hit.ts) + nv.learn_us:
+                return
+        if not warm:
+            self.hit_counts[rule.rule_id] += 1
+            if not rule.silent:
+                out.append(hit)
+        for st, idx in self._consumers.get(id(rule), ()):
+            res = st.feed(hit, idx)
+            if res is not None:
+                self._emit(res, out, warm)
+
+    def run(self, events: Iterable[dict[str, Any]]) -> list[Hit]:
+        out: list[Hit] = []
+        for ev in events:
+            out.extend(self.process(ev))
+        return out
+
+
+def _field_value(hit: Hit, name: str) -> Any:
+    if name in hit.group:
+        return hit.group[name]
+    v = getter(name)(hit.event)
+    if isinstance(v, tuple):
+        v = v[0] if v else None
+    return v
