@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from storedb import stored_events
 
 from soc_tui.cli import main
 
@@ -287,8 +288,7 @@ def test_collect_uses_the_config_sources(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
-    conn = sqlite3.connect(db)
-    assert conn.execute("SELECT count(*) FROM events WHERE host = 'fallback'").fetchone()[0] == 1
+    assert len(stored_events(db, "host:fallback")) == 1
 
 
 def test_collect_without_sources_is_an_error(tmp_path: Path, capsys) -> None:

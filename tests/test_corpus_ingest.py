@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import os
 import re
-import sqlite3
 from pathlib import Path
 
 import pytest
+from storedb import stored_events
 
 from soc_tui.cli import main
 
@@ -53,24 +53,20 @@ def ingested(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]
 def test_every_corpus_file_is_stored_line_for_line(ingested) -> None:
     db, files = ingested
     assert len(files) > 50
-    conn = sqlite3.connect(db)
+    by_source: dict[str, list[str]] = {}
+    events = stored_events(db)
+    for e in events:
+        by_source.setdefault(e["source_id"], []).append(e["raw"])
     problems = []
     total = 0
     for path in files:
-        stored = [
-            r[0]
-            for r in conn.execute(
-                "SELECT e.raw FROM events e JOIN sources s ON s.id = e.source"
-                " WHERE s.name = ? ORDER BY e.id",
-                (os.path.abspath(path),),
-            )
-        ]
+        stored = by_source.get(os.path.abspath(path), [])
         expected = file_lines(path)
         total += len(expected)
         if stored != expected:
             problems.append(f"{path}: stored {len(stored)} rows for {len(expected)} lines")
     assert not problems, "\n".join(problems)
-    assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == total
+    assert len(events) == total
 
 
 def grep_count(path: Path, phrase: str) -> int:
@@ -97,12 +93,9 @@ def test_search_count_agrees_with_grep(ingested, capsys, name: str, phrase: str)
 
 def test_repeated_messages_are_documented_weight(ingested) -> None:
     db, files = ingested
-    conn = sqlite3.connect(db)
-    rows = conn.execute(
-        "SELECT repeat, message, raw FROM events WHERE raw LIKE '%message repeated%times: [%'"
-    ).fetchall()
+    rows = stored_events(db, 'raw:"*message repeated*times: [*"')
     assert rows
-    for repeat, message, raw in rows:
-        n = int(re.search(r"message repeated (\d+) times: \[", raw).group(1))
-        assert repeat == n
-        assert "message repeated" not in message
+    for e in rows:
+        n = int(re.search(r"message repeated (\d+) times: \[", e["raw"]).group(1))
+        assert e["repeat"] == n
+        assert "message repeated" not in e["message"]

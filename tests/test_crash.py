@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from logfiles import rotate
+from storedb import stored_events
 
 KILLS = 20
 
@@ -49,15 +50,7 @@ class Writer(threading.Thread):
 
 
 def _stored(db: Path) -> list[str]:
-    if not db.exists():
-        return []
-    conn = sqlite3.connect(db)
-    try:
-        return [r[0] for r in conn.execute("SELECT raw FROM events ORDER BY id")]
-    except sqlite3.OperationalError:
-        return []  # killed before the schema was committed
-    finally:
-        conn.close()
+    return [e["raw"] for e in stored_events(db)]
 
 
 def _has_checkpoint(db: Path) -> bool:

@@ -1,10 +1,19 @@
-"""Opening the database: file mode, pragmas, schema migrations.
+"""Opening the database: file mode, pragmas, SQL functions, schema migrations.
 
 Owns: the connection settings every process uses (WAL, synchronous=NORMAL,
 busy timeout, checkpoint size) and those of the one writer (a bigger page
-cache), creating the file with mode 0600, and the versioned schema
+cache), creating the file with mode 0600, the SQL functions every connection
+has (`event_raw`, `ip_in_network`), and the versioned schema
 (`PRAGMA user_version`). Every other store module receives a connection from
-here. Must not: parse logs or know about sources beyond their table rows.
+here (a StoreConnection, which carries the connection's term and block
+caches). Must not: parse logs or know about sources beyond their table rows.
+
+Schema version 2 (DESIGN sections 3 and 4, sized for the 2x budget of
+section 10): `events` holds the columns searched and sorted on, with the
+low-cardinality text columns (CODED_COLUMNS) as codes into `terms`; the raw
+line, `extra` and `ingested_at` live compressed in `raw_blocks` (see
+`blocks.py`); the message is stored only where it is not the tail of the raw
+line (`msg_off`). FTS5 indexes the message through the view `events_text`.
 """
 
 from __future__ import annotations
@@ -15,6 +24,9 @@ from pathlib import Path
 from typing import Callable
 
 import sqlite_utils
+
+from soc_tui.store.blocks import BlockCache
+from soc_tui.store.terms import Terms
 
 
 class StoreError(Exception):
@@ -33,13 +45,29 @@ JOURNAL_LIMIT_BYTES = 64 << 20
 # rows/s at 1M events (64 MB no more). Readers keep the default.
 WRITER_CACHE_KIB = 32768
 
-# The message of an events row `e` (see the msg_off column).
-MESSAGE_SQL = "coalesce(e.message, substr(e.raw, e.msg_off + 1))"
+# The text columns of `events` stored as codes into `terms` (their values
+# repeat: a few hosts, programs, actions, user names, browsers).
+CODED_COLUMNS = (
+    "host", "app", "level", "action", "outcome", "user", "target_user", "http_method",
+    "user_agent",
+)
+# The raw line and the message of an events row `e` (see the msg_off column).
+RAW_SQL = "event_raw(e.id)"
+MESSAGE_SQL = f"coalesce(e.message, substr({RAW_SQL}, e.msg_off + 1))"
+
+
+class StoreConnection(sqlite3.Connection):
+    """A connection with its caches of the `terms` table and of decoded raw blocks."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.terms = Terms(self)
+        self.blocks = BlockCache(self)
 
 
 def open_db(
     path: str | os.PathLike[str], *, create: bool = True, writer: bool = False
-) -> sqlite3.Connection:
+) -> StoreConnection:
     """Open (creating with mode 0600 if allowed) and migrate the database at `path`.
 
     `writer=True` is for the one connection that ingests events (EventWriter, and
@@ -52,7 +80,10 @@ def open_db(
     except OSError as exc:
         raise StoreError(f"cannot create database {p}: {exc.strerror or exc}") from exc
     try:
-        conn = sqlite3.connect(p, check_same_thread=False, isolation_level=None)
+        conn = sqlite3.connect(
+            p, check_same_thread=False, isolation_level=None, factory=StoreConnection
+        )
+        _register_functions(conn)
         conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         if p.stat().st_size == 0:
             # A new file: let pruning give space back later. Must precede the
@@ -72,7 +103,6 @@ def open_db(
         raise StoreError(_describe(exc, p)) from exc
     except StoreError as exc:
         raise StoreError(f"{p}: {exc}") from exc
-    _register_functions(conn)
     return conn
 
 
@@ -96,10 +126,12 @@ def _create_private(p: Path) -> None:
         os.close(fd)
 
 
-def _register_functions(conn: sqlite3.Connection) -> None:
+def _register_functions(conn: StoreConnection) -> None:
     from soc_tui.store.search import ip_in_network
 
     conn.create_function("ip_in_network", 2, ip_in_network, deterministic=True)
+    # Reads raw_blocks through the connection's block cache: not deterministic.
+    conn.create_function("event_raw", 1, conn.blocks.raw)
 
 
 # --- migrations -------------------------------------------------------------
@@ -133,7 +165,10 @@ def _v1(conn: sqlite3.Connection) -> None:
     for col in ("ts", "src_ip", "user", "host", "action"):
         db.execute(f"CREATE INDEX idx_events_{col} ON events ({col})")
     # Most messages are the tail of the raw line: store them once, as an offset.
-    db.execute(f"CREATE VIEW events_text AS SELECT id, {MESSAGE_SQL} AS message FROM events e")
+    db.execute(
+        "CREATE VIEW events_text AS"
+        " SELECT id, coalesce(e.message, substr(e.raw, e.msg_off + 1)) AS message FROM events e"
+    )
     # External-content FTS5 over the message: the text lives once, in `events`.
     # Rows are indexed by explicit batched inserts in the writer, never triggers.
     db.execute(
@@ -182,7 +217,80 @@ def _v1(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1]
+def _v2(conn: sqlite3.Connection) -> None:
+    """Coded columns, raw lines in compressed blocks, FTS over the new view.
+
+    Converts the rows of a v1 database in place (this runs in one transaction)."""
+    from soc_tui.store.events import ROW_COLUMNS, insert_rows
+
+    conn.execute("DROP TABLE events_fts")
+    conn.execute("DROP VIEW events_text")
+    for col in ("ts", "src_ip", "user", "host", "action"):
+        conn.execute(f"DROP INDEX idx_events_{col}")
+    conn.execute("ALTER TABLE events RENAME TO events_v1")
+    conn.execute("CREATE TABLE terms (id INTEGER PRIMARY KEY, value TEXT NOT NULL UNIQUE)")
+    conn.execute(
+        """
+        CREATE TABLE raw_blocks (
+            id INTEGER PRIMARY KEY,  -- the first event id it covers
+            n INTEGER NOT NULL,  -- events covered: id .. id + n - 1
+            ingested_at INTEGER NOT NULL,  -- when the newest of them was stored
+            data BLOB NOT NULL  -- see soc_tui/store/blocks.py
+        )
+        """
+    )
+    conn.execute(
+        """
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            ts INTEGER NOT NULL,
+            source INTEGER,  -- sources.id; no FOREIGN KEY: it costs ~5% of ingest
+            -- host, app, level, action, outcome, user, target_user, http_method
+            -- and user_agent are terms.id (CODED_COLUMNS)
+            host INTEGER, app INTEGER, pid INTEGER, level INTEGER,
+            action INTEGER, outcome INTEGER, user INTEGER, target_user INTEGER,
+            src_ip TEXT, src_port INTEGER,
+            http_method INTEGER, url TEXT, http_status INTEGER, bytes INTEGER,
+            user_agent INTEGER, referrer TEXT,
+            message TEXT,  -- NULL: the raw line from character msg_off on
+            msg_off INTEGER,
+            repeat INTEGER NOT NULL DEFAULT 1,
+            flags INTEGER NOT NULL DEFAULT 0
+        )
+        """
+    )
+    conn.execute(f"CREATE VIEW events_text AS SELECT id, {MESSAGE_SQL} AS message FROM events e")
+    # External-content FTS5 over the message: the text lives once, in `events`
+    # and `raw_blocks`. The writer inserts its rows explicitly, never triggers.
+    conn.execute(
+        "CREATE VIRTUAL TABLE events_fts USING fts5("
+        "message, content='events_text', content_rowid='id', columnsize=0)"
+    )
+    code = Terms(conn).codes.__getitem__
+    cur = conn.execute(
+        f"SELECT id, source, ingested_at, {', '.join(ROW_COLUMNS)} FROM events_v1 ORDER BY id"
+    )
+    while rows := cur.fetchmany(10000):
+        # insert_rows takes runs of contiguous ids from one source.
+        start = 0
+        for i in range(1, len(rows) + 1):
+            if i < len(rows) and rows[i][0] == rows[i - 1][0] + 1 and rows[i][1] == rows[start][1]:
+                continue
+            run = rows[start:i]
+            insert_rows(conn, code, run[0][1], run[0][0], [r[3:] for r in run],
+                        [r[2] for r in run])
+            start = i
+    conn.execute("DROP TABLE events_v1")
+    # Partial where a column is often NULL: every filter on it (=, IN, ranges)
+    # implies IS NOT NULL, so the planner still uses them, and the rows
+    # without a value (cron lines have no address, web lines no host) cost
+    # no index entry.
+    conn.execute("CREATE INDEX idx_events_ts ON events (ts)")
+    for col in ("src_ip", "user", "host", "action"):
+        conn.execute(f"CREATE INDEX idx_events_{col} ON events ({col}) WHERE {col} IS NOT NULL")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

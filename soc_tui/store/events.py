@@ -1,9 +1,11 @@
 """Writing events: one transaction per batch, checkpoint in the same transaction.
 
-Owns: the hot insert path (events rows, their FTS5 index rows, source
-checkpoints, per-source counters and gaps) and the single writer thread that
-applies batches in order. A batch is atomic: after a crash either all of its
-events and the checkpoint that covers them are in the database, or none.
+Owns: the hot insert path (events rows with their text columns coded
+through `terms`, their raw lines in `raw_blocks`, their FTS5 index rows,
+source checkpoints, per-source counters and gaps) and the single writer
+thread that applies batches in order. A batch is atomic: after a crash
+either all of its events and the checkpoint that covers them are in the
+database, or none.
 Must not: read files or parse lines.
 """
 
@@ -15,10 +17,11 @@ import queue
 import sqlite3
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from soc_tui.model import FLAG_TRUNCATED, FLAG_UNPARSED, Checkpoint, Event, Gap, now_us
-from soc_tui.store.db import MESSAGE_SQL, StoreError, open_db
+from soc_tui.store.blocks import append_raw
+from soc_tui.store.db import StoreConnection, StoreError, open_db
 
 # Binding None costs CPython's sqlite3 (3.11) a failed `__adapt__` lookup that
 # formats and drops an AttributeError, per NULL parameter, with the GIL held:
@@ -27,8 +30,9 @@ from soc_tui.store.db import MESSAGE_SQL, StoreError, open_db
 # `{}.get(None)` is None, so NULL is still bound.
 sqlite3.register_adapter(type(None), {}.get)
 
-# What a parser decides about one line, in `events` column order: every column
-# but id, ingested_at and source, which the writer fills per batch.
+# What a parser decides about one line (DESIGN section 3): every field of an
+# event but id, ingested_at and source, which the writer fills per batch.
+# `insert_rows` unpacks these tuples in this order.
 ROW_COLUMNS: tuple[str, ...] = (
     "ts", "host", "app", "pid", "level", "action", "outcome", "user", "target_user",
     "src_ip", "src_port", "http_method", "url", "http_status", "bytes", "user_agent",
@@ -142,20 +146,54 @@ class Batch:
         return len(self.events) + sum(p.count for p in self.parts)
 
 
-# id is left out: SQLite gives each row max(id) + 1, which is what the writer
-# would assign (one writer, inside BEGIN IMMEDIATE). ingested_at and source are
-# the same for a whole part and go in as integer literals, so executemany()
-# binds the parser's tuples as they are.
-_INSERT_ROWS = (
-    "INSERT INTO events (ingested_at, source, " + ", ".join(ROW_COLUMNS) + ")"
-    " VALUES ({ingested}, {sid}, " + ", ".join("?" * len(ROW_COLUMNS)) + ")"
+# The columns of `events` in the order `insert_rows` builds its tuples.
+TABLE_COLUMNS: tuple[str, ...] = (
+    "id", "ts", "source", "host", "app", "pid", "level", "action", "outcome", "user",
+    "target_user", "src_ip", "src_port", "http_method", "url", "http_status", "bytes",
+    "user_agent", "referrer", "message", "msg_off", "repeat", "flags",
 )
-# Index the new rows from the table itself: the same text the external-content
-# view `events_text` gives back, with no per-row Python work.
-_INDEX_FTS = (
-    f"INSERT INTO events_fts (rowid, message) SELECT e.id, {MESSAGE_SQL} FROM events e"
-    " WHERE e.id >= ?"
+_INSERT_EVENTS = (
+    f"INSERT INTO events ({', '.join(TABLE_COLUMNS)})"
+    f" VALUES ({', '.join('?' * len(TABLE_COLUMNS))})"
 )
+_INSERT_FTS = "INSERT INTO events_fts (rowid, message) VALUES (?, ?)"
+
+
+def insert_rows(
+    conn: sqlite3.Connection,
+    code: Callable[[Any], int | None],
+    sid: int | None,
+    first_id: int,
+    rows: list[tuple[Any, ...]],
+    ingested: list[int],
+) -> None:
+    """Store `rows` (ROW_COLUMNS tuples of one source) as events first_id, first_id + 1, ...
+
+    Inside the caller's write transaction: the events rows with their text
+    columns coded by `code` (Terms.codes), their FTS5 rows (the message text,
+    which is the one `events_text` gives back), and their raw lines, `extra`
+    and ingest times (`ingested`, one per row) in raw blocks."""
+    events = []
+    fts = []
+    raws = []
+    extras = []
+    add_event, add_fts, add_raw, add_extra = events.append, fts.append, raws.append, extras.append
+    i = first_id
+    for (ts, host, app, pid, level, action, outcome, user, target_user, src_ip, src_port,
+         http_method, url, http_status, nbytes, user_agent, referrer, message, raw, msg_off,
+         repeat, flags, extra) in rows:
+        add_event((
+            i, ts, sid, code(host), code(app), pid, code(level), code(action), code(outcome),
+            code(user), code(target_user), src_ip, src_port, code(http_method), url,
+            http_status, nbytes, code(user_agent), referrer, message, msg_off, repeat, flags,
+        ))
+        add_fts((i, raw[msg_off:] if message is None else message))
+        add_raw(raw)
+        add_extra(extra)
+        i += 1
+    conn.executemany(_INSERT_EVENTS, events)
+    conn.executemany(_INSERT_FTS, fts)
+    append_raw(conn, first_id, raws, extras, ingested)
 
 
 class SourceIds:
@@ -194,10 +232,11 @@ def _event_parts(events: list[Event]) -> list[Rows]:
     return parts
 
 
-def write_batch(conn: sqlite3.Connection, sources: SourceIds, batch: Batch) -> tuple[int, int]:
+def write_batch(conn: StoreConnection, sources: SourceIds, batch: Batch) -> tuple[int, int]:
     """Apply one batch in one transaction; returns (first_id, last_id) of its events."""
     ingested = now_us()
     parts = _event_parts(batch.events) + batch.parts if batch.events else batch.parts
+    code = conn.terms.codes.__getitem__
     conn.execute("BEGIN IMMEDIATE")
     try:
         first_id = (conn.execute("SELECT max(id) FROM events").fetchone()[0] or 0) + 1
@@ -208,7 +247,9 @@ def write_batch(conn: sqlite3.Connection, sources: SourceIds, batch: Batch) -> t
                 continue
             sid = sources.get(part.source)
             rows = part.unpacked()
-            conn.executemany(_INSERT_ROWS.format(ingested=int(ingested), sid=int(sid)), rows)
+            if len(rows) != part.count:
+                raise StoreError(f"{part.source}: {len(rows)} rows for a count of {part.count}")
+            insert_rows(conn, code, sid, first_id + n, rows, [ingested] * len(rows))
             del rows
             n += part.count
             stat = per_source.get(sid)
@@ -220,11 +261,6 @@ def write_batch(conn: sqlite3.Connection, sources: SourceIds, batch: Batch) -> t
                 stat[2] += part.truncated
                 stat[3] = max(stat[3], part.max_ts)
         last_id = first_id + n - 1
-        if n:
-            got = conn.execute("SELECT max(id) FROM events").fetchone()[0]
-            if got != last_id:  # cannot happen with one writer; never index wrong rows
-                raise StoreError(f"event ids {first_id}..{got}, expected ..{last_id}")
-            conn.execute(_INDEX_FTS, (first_id,))
         for name in set(batch.lines) | {s for s, _ in batch.checkpoints.values()}:
             sources.get(name)
         for sid, (count, unparsed, truncated, last_ts) in per_source.items():
@@ -246,7 +282,9 @@ def write_batch(conn: sqlite3.Connection, sources: SourceIds, batch: Batch) -> t
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
+        conn.terms.rollback()
         raise
+    conn.terms.commit()
     for i, ev in enumerate(batch.events):
         ev.id = first_id + i
         ev.ingested_at = ingested

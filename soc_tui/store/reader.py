@@ -1,8 +1,10 @@
 """Read-side queries: checkpoints for the readers, event search and counts, stats.
 
 Owns: every SELECT the collector, the CLI and (later) the TUI run against
-events. A StoreReader holds its own connection and is safe to share between
-threads (calls are serialised). Must not: write events (that is the writer).
+events, and turning a stored row back into the event dict (codes decoded
+through the connection's term cache; raw line, `extra` and ingest time from
+its raw block; the message from its offset). A StoreReader holds its own
+connection and is safe to share between threads (calls are serialised). Must not: write events (that is the writer).
 """
 
 from __future__ import annotations
@@ -13,13 +15,18 @@ import threading
 from typing import Any, Iterator
 
 from soc_tui.model import Checkpoint
-from soc_tui.store.db import MESSAGE_SQL, StoreError, open_db
-from soc_tui.store.events import ROW_COLUMNS, checkpoints_for_inode, load_checkpoint
+from soc_tui.store.db import CODED_COLUMNS, StoreError, open_db
+from soc_tui.store.events import ROW_COLUMNS, TABLE_COLUMNS, checkpoints_for_inode, load_checkpoint
 from soc_tui.store.search import CompiledQuery, compile_query
 
-# Every events column a caller sees (msg_off is folded into message).
+# Every field of an event a caller sees, in this order (msg_off is folded into
+# message; source_id is the source's name).
 EVENT_COLUMNS = ("id", "ingested_at") + tuple(c for c in ROW_COLUMNS if c != "msg_off")
-_SELECT = ", ".join(MESSAGE_SQL if c == "message" else f"e.{c}" for c in EVENT_COLUMNS) + ", s.name"
+# The events row (but its source id) and the source's name.
+_SELECTED = tuple(c for c in TABLE_COLUMNS if c != "source")
+_SELECT = ", ".join(f"e.{c}" for c in _SELECTED) + ", s.name"
+_CODED = tuple(i for i, c in enumerate(_SELECTED) if c in CODED_COLUMNS)
+_MESSAGE, _MSG_OFF = _SELECTED.index("message"), _SELECTED.index("msg_off")
 
 
 def _from(q: CompiledQuery) -> tuple[str, list[object]]:
@@ -69,9 +76,10 @@ class StoreReader:
             sql += " LIMIT ?"
             params.append(limit)
         with self._lock:
+            self._conn.blocks.clear()
             rows = self._run(sql, params).fetchall()
-        rows.reverse()
-        return [_row(r) for r in rows]
+            rows.reverse()
+            return [self._event(r) for r in rows]
 
     def iter_search(self, query: str | CompiledQuery) -> Iterator[dict[str, Any]]:
         """Every matching event, oldest first, streamed (for exports)."""
@@ -80,16 +88,18 @@ class StoreReader:
         order = "f.rowid" if q.fts is not None else "e.id"
         sql = f"SELECT {_SELECT} {frm} ORDER BY {order}"
         with self._lock:
+            self._conn.blocks.clear()
             cur = self._run(sql, params)
             while batch := cur.fetchmany(1000):
                 for r in batch:
-                    yield _row(r)
+                    yield self._event(r)
 
     def count(self, query: str | CompiledQuery) -> int:
         """Matching events, a `message repeated N times` line counting N."""
         q = compile_query(query) if isinstance(query, str) else query
         frm, params = _from(q)
         with self._lock:
+            self._conn.blocks.clear()
             row = self._run(f"SELECT coalesce(sum(e.repeat), 0) {frm}", params).fetchone()
         return int(row[0])
 
@@ -102,12 +112,33 @@ class StoreReader:
             raise
 
 
-def _row(r: tuple[Any, ...]) -> dict[str, Any]:
-    d = dict(zip(EVENT_COLUMNS, r))
-    d["source_id"] = r[-1]
-    if d["extra"]:
+    def _event(self, r: tuple[Any, ...]) -> dict[str, Any]:
+        """The event dict of a selected row: codes decoded, raw block fields added."""
+        event_id = r[0]
+        block = self._conn.blocks.block(event_id)
+        if block is None:
+            raise StoreError(f"{self.path}: event {event_id} has no raw block (damaged database)")
+        k = event_id - block.first
+        raw = block.raw[k]
+        fields = list(r)
+        values = self._conn.terms.values
         try:
-            d["extra"] = json.loads(d["extra"])
-        except ValueError:
-            pass
-    return d
+            for i in _CODED:
+                fields[i] = values[fields[i]]
+        except KeyError as exc:
+            raise StoreError(f"{self.path}: event {event_id}: {exc.args[0]}") from None
+        if fields[_MESSAGE] is None and fields[_MSG_OFF] is not None:
+            fields[_MESSAGE] = raw[fields[_MSG_OFF]:]
+        d = dict(zip(_SELECTED, fields))
+        d["ingested_at"] = block.ingested[k]
+        d["raw"] = raw
+        extra = block.extra[k]
+        if extra:
+            try:
+                extra = json.loads(extra)
+            except ValueError:
+                pass
+        d["extra"] = extra
+        event = {c: d[c] for c in EVENT_COLUMNS}
+        event["source_id"] = r[-1]
+        return event

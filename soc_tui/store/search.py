@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 from functools import lru_cache
 
 from soc_tui.model import dt_to_us, now_us
-from soc_tui.store.db import MESSAGE_SQL
+from soc_tui.store.db import CODED_COLUMNS, MESSAGE_SQL, RAW_SQL
 
 
 class SearchError(ValueError):
@@ -238,7 +238,7 @@ class _Parser:
         if name == "source":
             op, pat = _like_or_eq(value)
             return Cond(f"e.source IN (SELECT id FROM sources WHERE name {op})", [pat])
-        col = MESSAGE_SQL if name == "message" else f"e.{name}"
+        col = {"message": MESSAGE_SQL, "raw": RAW_SQL}.get(name, f"e.{name}")
         m = re.match(r"(>=|<=|>|<|=)(.*)$", raw_value)
         if m:
             if name not in NUMERIC_FIELDS:
@@ -256,6 +256,10 @@ class _Parser:
         if name == "src_ip" and "/" in value:
             return _cidr(value, pos)
         op, pat = _like_or_eq(value)
+        if name in CODED_COLUMNS:  # the column holds terms.id
+            if op == "= ?":
+                return Cond(f"{col} = (SELECT id FROM terms WHERE value = ?)", [pat])
+            return Cond(f"{col} IN (SELECT id FROM terms WHERE value {op})", [pat])
         return Cond(f"{col} {op}", [pat])
 
 
