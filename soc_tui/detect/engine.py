@@ -26,6 +26,7 @@ from typing import Any, Callable, Iterable, Protocol
 
 from soc_tui.detect.fields import RuleEvent, getter
 from soc_tui.detect.loader import Correlation, Rule, RuleBase, RuleSet
+from soc_tui.detect.prefilter import Route, rule_gate
 
 
 @dataclass
@@ -246,12 +247,16 @@ def _chain_span(c: Correlation) -> int:
 class Engine:
     """Runs a RuleSet over events in id order; `process` returns the hits."""
 
-    def __init__(self, ruleset: RuleSet, first_seen: FirstSeen | None = None) -> None:
+    def __init__(
+        self, ruleset: RuleSet, first_seen: FirstSeen | None = None, *, prefilter: bool = True
+    ) -> None:
         self.ruleset = ruleset
         self.rules = [r for r in ruleset.rules if r.enabled]
         self.correlations = [c for c in ruleset.correlations if c.enabled]
         self.first_seen = first_seen if first_seen is not None else MemoryFirstSeen()
-        self._routes: dict[Any, list[Rule]] = {}
+        self._routes: dict[Any, Route] = {}
+        # prefilter=False evaluates every routed rule (tests compare the two).
+        self._gates = {id(r): rule_gate(r) for r in self.rules} if prefilter else {}
         self._consumers: dict[int, list[tuple[_CorrState, int]]] = {}
         self.states: list[_CorrState] = []
         for c in self.correlations:
@@ -265,24 +270,25 @@ class Engine:
         self.seen_tags: set[Any] = set()
         self.hit_counts: Counter[str] = Counter()
 
-    def route(self, rev: RuleEvent) -> list[Rule]:
+    def route(self, rev: RuleEvent) -> Route:
         key = rev.tags.key()
-        rules = self._routes.get(key)
-        if rules is None:
-            rules = self._routes[key] = [r for r in self.rules if r.sees(rev.tags)]
+        route = self._routes.get(key)
+        if route is None:
+            rules = [r for r in self.rules if r.sees(rev.tags)]
+            route = self._routes[key] = Route(rules, self._gates)
             self.seen_tags.add(key)
-        return rules
+        return route
 
     def active(self, rule: Rule) -> bool:
         """Whether any event seen so far was of the rule's logsource."""
-        return any(rule in rules for rules in self._routes.values())
+        return any(rule in route.rules for route in self._routes.values())
 
     def process(self, ev: dict[str, Any], *, warm: bool = False) -> list[Hit]:
         """Run every rule on one event. With warm=True only correlation state
         is updated (replay after a restart) and no hits are returned."""
         rev = RuleEvent(ev)
         out: list[Hit] = []
-        for rule in self.route(rev):
+        for rule in self.route(rev).candidates(rev):
             if rule.match(rev):
                 hit = Hit(rule, ev["ts"], ev, _event_id(ev), weight=ev.get("repeat") or 1)
                 self._emit(hit, out, warm)
