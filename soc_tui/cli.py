@@ -44,6 +44,10 @@ JSON_FIELDS = (
 TABLE_FIELDS = ("ts", "host", "app", "action", "outcome", "user", "src_ip", "message")
 
 
+ALERT_STATUSES = ("new", "acknowledged", "in_progress", "closed")
+SEVERITIES = ("low", "medium", "high", "critical")
+
+
 class UserError(Exception):
     """A problem the user can fix; printed as one line, exit status 2."""
 
@@ -78,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tz", help="time zone of timestamps without an offset (default: local)")
     p.add_argument("--format", choices=FORMATS, default="auto")
     p.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
+    p.add_argument("--no-rules", action="store_true", help="store only; do not run the rules")
+    p.add_argument("--rules", action="append", metavar="DIR",
+                   help="rule directory to use instead of the configured ones (repeatable)")
 
     p = sub.add_parser("search", parents=[common], help="search stored events")
     p.add_argument("query", nargs="*", help="search language: words, field:value, since:15m, ...")
@@ -91,6 +98,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tz", help="time zone of timestamps without an offset")
     p.add_argument("--format", choices=FORMATS, default="auto")
     p.add_argument("--poll", type=float, default=0.25, help="seconds between file polls")
+    p.add_argument("--no-rules", action="store_true", help="store only; do not run the rules")
+    p.add_argument("--rules", action="append", metavar="DIR",
+                   help="rule directory to use instead of the configured ones (repeatable)")
+
+    p = sub.add_parser("rules", parents=[common], help="lint, test and backtest detection rules")
+    rsub = p.add_subparsers(dest="rules_command", metavar="ACTION", required=True)
+    r = rsub.add_parser("lint", parents=[common], help="load every rule file and report problems")
+    r.add_argument("dirs", nargs="*", metavar="DIR", help="rule files or directories (default: configured)")
+    r = rsub.add_parser("test", parents=[common], help="run the rules on log files, storing nothing")
+    r.add_argument("files", nargs="+", metavar="FILE")
+    r.add_argument("--rules", action="append", metavar="DIR", help="rules to use (default: configured)")
+    r.add_argument("--format", choices=("table", "json"), default="table")
+    r.add_argument("--host", help="host name for lines that carry none")
+    r.add_argument("--year", type=int, help="year for syslog lines without one")
+    r.add_argument("--tz", help="time zone of timestamps without an offset")
+    r = rsub.add_parser("backtest", parents=[common], help="what one rule would have raised on stored events")
+    r.add_argument("rule", metavar="RULE_NAME_OR_ID")
+    r.add_argument("--since", default="7d", help="how far back (duration like 7d or an ISO time; default 7d)")
+    r.add_argument("--format", choices=("table", "json"), default="table")
+
+    p = sub.add_parser("alerts", parents=[common], help="list alerts")
+    asub = p.add_subparsers(dest="alerts_command", metavar="ACTION", required=True)
+    r = asub.add_parser("list", parents=[common], help="alerts, most severe and newest first")
+    r.add_argument("--status", choices=ALERT_STATUSES)
+    r.add_argument("--severity", choices=SEVERITIES)
+    r.add_argument("--rule", help="only this rule (name or id)")
+    r.add_argument("--limit", type=int, default=0, help="at most N alerts (0: all)")
+    r.add_argument("--format", choices=("table", "json"), default="table")
     return parser
 
 
@@ -155,7 +190,9 @@ def cmd_ingest(args: argparse.Namespace, config: Config, db: str) -> int:
     check_tz(args.tz, "--tz")
     files = _expand(args.paths)
     sources = [SourceConfig(p, args.host, args.tz, args.year, args.format) for p in files]
+    ruleset = None if args.no_rules else _load_ruleset(config, args.rules)
     pipeline = Pipeline(db, sources, follow=False)
+    worker = _start_worker(db, ruleset) if ruleset is not None else None
     total = sum(_size(p) for p in files)
     show = sys.stderr.isatty() and not args.no_progress
     start = time.monotonic()
@@ -168,7 +205,12 @@ def cmd_ingest(args: argparse.Namespace, config: Config, db: str) -> int:
         await task
 
     try:
-        asyncio.run(run())
+        try:
+            asyncio.run(run())
+        finally:
+            if worker is not None:
+                worker.stop(drain=True)  # the backfill raises what a live tail would
+                worker.close()
     except OSError as exc:
         # What was read before the failure is committed with its checkpoint:
         # running ingest again continues from there.
@@ -185,6 +227,9 @@ def cmd_ingest(args: argparse.Namespace, config: Config, db: str) -> int:
         f"files {len(files)}  lines read {lines}  events stored {pipeline.events_written}  "
         f"unparsed {unparsed}  errors {errors}  seconds {seconds:.2f}"
     )
+    if worker is not None:
+        print(f"rules {len(ruleset.all())}  events evaluated {worker.evaluated}  "
+              f"alerts raised {worker.alerts_raised}")
     for err in pipeline.errors:
         print(f"soc-tui: error: {err}", file=sys.stderr)
     return 1 if pipeline.errors else 0
@@ -297,6 +342,7 @@ def cmd_collect(args: argparse.Namespace, config: Config, db: str) -> int:
                 raise UserError(f"directory not found for source {src.spec}")
             if os.path.isdir(src.spec):
                 raise UserError(f"{src.spec} is a directory (give a glob like {src.spec}/*.log)")
+    ruleset = None if args.no_rules else _load_ruleset(config, args.rules)
     pipeline = Pipeline(db, sources, follow=True, poll_interval=args.poll)
 
     async def run() -> None:
@@ -310,11 +356,180 @@ def cmd_collect(args: argparse.Namespace, config: Config, db: str) -> int:
     from soc_tui.store.reader import StoreReader
 
     StoreReader(db).close()
-    asyncio.run(run())
+    worker = _start_worker(db, ruleset, poll_interval=0.1) if ruleset is not None else None
+    try:
+        asyncio.run(run())
+    finally:
+        if worker is not None:
+            worker.stop(drain=True)
+            worker.close()
     for err in pipeline.errors:
         print(f"soc-tui: warning: {err}", file=sys.stderr)
     print(f"collected {pipeline.events_written} events", file=sys.stderr)
     return 0
 
 
-_COMMANDS = {"ingest": cmd_ingest, "search": cmd_search, "collect": cmd_collect}
+# -- rules and alerts ---------------------------------------------------------
+
+
+def shipped_rules_dir() -> str:
+    """The rule pack that comes with soc-tui (`rules/` beside the package)."""
+    import soc_tui
+
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(soc_tui.__file__))), "rules")
+
+
+def _rule_dirs(config: Config, given: list[str] | None = None) -> list[str]:
+    if given:
+        for d in given:
+            if not os.path.exists(d):
+                raise UserError(f"rules not found: {d}")
+        return given
+    dirs = [shipped_rules_dir(), *config.rules]
+    return [d for d in dirs if os.path.exists(d)]
+
+
+def _load_ruleset(config: Config, given: list[str] | None = None) -> Any:
+    """Load the rules; each rule that fails is a warning, the others run."""
+    from soc_tui.detect.loader import load_rules
+
+    ruleset = load_rules(_rule_dirs(config, given))
+    for err in ruleset.errors:
+        print(f"soc-tui: warning: rule not loaded: {err}", file=sys.stderr)
+    return ruleset
+
+
+def _start_worker(db: str, ruleset: Any, *, poll_interval: float = 0.25) -> Any:
+    from soc_tui.detect.worker import RuleWorker
+    from soc_tui.store.reader import StoreReader
+
+    StoreReader(db).close()  # create the database if this is the first run
+    worker = RuleWorker(db, ruleset, poll_interval=poll_interval)
+    worker.start()
+    return worker
+
+
+def cmd_rules(args: argparse.Namespace, config: Config, db: str) -> int:
+    return {"lint": _rules_lint, "test": _rules_test, "backtest": _rules_backtest}[
+        args.rules_command
+    ](args, config, db)
+
+
+def _rules_lint(args: argparse.Namespace, config: Config, db: str) -> int:
+    from soc_tui.detect.loader import load_rules
+
+    ruleset = load_rules(_rule_dirs(config, args.dirs))
+    for err in ruleset.errors:
+        print(err)
+    print(f"{len(ruleset.all())} loaded, {len(ruleset.errors)} failed")
+    return 1 if ruleset.errors else 0
+
+
+def _rules_test(args: argparse.Namespace, config: Config, db: str) -> int:
+    from soc_tui.detect.offline import run_files
+
+    check_tz(args.tz, "--tz")
+    files = _expand(args.files)
+    ruleset = _load_ruleset(config, args.rules)
+    result = run_files(ruleset, files, host=args.host, year=args.year, tz=args.tz)
+    _print_alerts([(a.as_dict(), result.lines(a)) for a in result.alerts], args.format, stored=False)
+    return 0
+
+
+def _rules_backtest(args: argparse.Namespace, config: Config, db: str) -> int:
+    from soc_tui.detect.loader import RuleSet
+    from soc_tui.detect.offline import run_events
+    from soc_tui.store.reader import StoreReader
+    from soc_tui.store.search import compile_query
+
+    compiled = compile_query(f"since:{args.since}")
+    ruleset = _load_ruleset(config)
+    target = ruleset.find(args.rule)
+    if target is None:
+        raise UserError(f"no rule named {args.rule!r} (see `soc-tui rules lint`)")
+    wanted = _with_inputs(target)
+    subset = RuleSet(
+        [r for r in ruleset.rules if id(r) in wanted],
+        [c for c in ruleset.correlations if id(c) in wanted],
+        [],
+    )
+    reader = StoreReader(db, create=False)
+    try:
+        result = run_events(subset, reader.iter_search(compiled))
+    finally:
+        reader.close()
+    mine = [a for a in result.alerts if a.rule_id == target.rule_id]
+    _print_alerts([(a.as_dict(), result.lines(a)) for a in mine], args.format, stored=False)
+    return 0
+
+
+def _with_inputs(rule: Any) -> set[int]:
+    out = {id(rule)}
+    for inp in getattr(rule, "inputs", ()):
+        out |= _with_inputs(inp)
+    return out
+
+
+def cmd_alerts(args: argparse.Namespace, config: Config, db: str) -> int:
+    from soc_tui.store.reader import StoreReader
+
+    if args.limit < 0:
+        raise UserError("--limit must be 0 (all) or more")
+    reader = StoreReader(db, create=False)
+    try:
+        alerts = reader.alerts(status=args.status, severity=args.severity, rule=args.rule,
+                               limit=args.limit or None)
+        rows = []
+        for a in alerts:
+            d = dict(a.__dict__)
+            lines = [e["raw"] for e in reader.events_by_id(a.event_ids)]
+            rows.append((d, lines))
+    finally:
+        reader.close()
+    _print_alerts(rows, args.format, stored=True)
+    return 0
+
+
+def _print_alerts(rows: list[tuple[dict[str, Any], list[str]]], fmt: str, *, stored: bool) -> None:
+    from soc_tui.text import printable
+
+    out = sys.stdout
+    if fmt == "json":
+        for d, lines in rows:
+            obj = {
+                "rule_name": d["rule_name"], "rule_id": d["rule_id"], "title": d["title"],
+                "severity": d["severity"], "count": d["count"],
+                "first_seen": us_to_iso(d["first_seen"]), "last_seen": us_to_iso(d["last_seen"]),
+                "host": d["host"], "src_ip": d["src_ip"], "user": d["user"],
+                "tags": list(d["tags"]), "evidence": lines,
+            }
+            if stored:
+                obj = {"id": d["id"], "status": d["status"], **obj, "event_ids": d["event_ids"]}
+            out.write(json.dumps(obj, ensure_ascii=False) + "\n")
+        return
+    if not rows:
+        print("no alerts", file=sys.stderr)
+        return
+    head = ("ID  " if stored else "") + "SEVERITY  " + ("STATUS        " if stored else "")
+    out.write(head + "RULE                          COUNT  LAST SEEN            SRC_IP           USER\n")
+    for d, lines in rows:
+        cells = (f"{d['id']:<4}" if stored else "") + f"{d['severity']:<10}"
+        if stored:
+            cells += f"{d['status']:<14}"
+        cells += (
+            f"{printable(d['rule_name'])[:29]:<30}{d['count']:>5}  "
+            f"{us_to_iso(d['last_seen'])[:19].replace('T', ' '):<21}"
+            f"{printable(d['src_ip'] or '-'):<17}{printable(d['user'] or '-')}"
+        )
+        out.write(cells.rstrip() + "\n")
+        if not stored:
+            for line in lines[:5]:
+                out.write("      " + printable(line)[:200] + "\n")
+            if len(lines) > 5:
+                out.write(f"      ... {len(lines) - 5} more\n")
+
+
+_COMMANDS = {
+    "ingest": cmd_ingest, "search": cmd_search, "collect": cmd_collect,
+    "rules": cmd_rules, "alerts": cmd_alerts,
+}

@@ -18,3 +18,29 @@ def stored_events(db: Path, query: str = "") -> list[dict[str, Any]]:
         return list(reader.iter_search(query))
     finally:
         reader.close()
+
+
+def stored_count(db: Path) -> int:
+    """How many events are stored (0 without a database)."""
+    if not db.exists():
+        return 0
+    reader = StoreReader(str(db), create=False)
+    try:
+        return reader.count("")
+    finally:
+        reader.close()
+
+
+def has_checkpoint(db: Path) -> bool:
+    """Whether a collector has registered a file (committed its first checkpoint)."""
+    import sqlite3
+
+    if not db.exists():
+        return False
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute("SELECT count(*) FROM checkpoints").fetchone()[0] > 0
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        conn.close()

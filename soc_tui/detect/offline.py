@@ -42,7 +42,7 @@ class OfflineResult:
     events: dict[int, dict[str, Any]] = field(default_factory=dict)  # evidence only
 
     def lines(self, alert: Alert) -> list[str]:
-        return [self.events[i]["raw"] for i in alert.evidence if i in self.events]
+        return [self.events[i]["raw"] for i in sorted(alert.evidence) if i in self.events]
 
 
 def run_events(ruleset: RuleSet, events: Iterable[dict[str, Any]]) -> OfflineResult:

@@ -290,7 +290,14 @@ def _v2(conn: sqlite3.Connection) -> None:
         conn.execute(f"CREATE INDEX idx_events_{col} ON events ({col}) WHERE {col} IS NOT NULL")
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2]
+def _v3(conn: sqlite3.Connection) -> None:
+    """Detection: alerts, their evidence, the rule worker's cursor, first-seen values."""
+    from soc_tui.store.alerts import create_alert_tables
+
+    create_alert_tables(conn)
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -15,6 +15,7 @@ import threading
 from typing import Any, Iterator
 
 from soc_tui.model import Checkpoint
+from soc_tui.store.alerts import StoredAlert, list_alerts
 from soc_tui.store.db import CODED_COLUMNS, StoreError, open_db
 from soc_tui.store.events import ROW_COLUMNS, TABLE_COLUMNS, checkpoints_for_inode, load_checkpoint
 from soc_tui.store.search import CompiledQuery, compile_query
@@ -102,6 +103,29 @@ class StoreReader:
             self._conn.blocks.clear()
             row = self._run(f"SELECT coalesce(sum(e.repeat), 0) {frm}", params).fetchone()
         return int(row[0])
+
+    def events_by_id(self, ids: list[int]) -> list[dict[str, Any]]:
+        """The stored events with these ids, in id order (missing ids skipped)."""
+        wanted = sorted(set(ids))
+        out: list[dict[str, Any]] = []
+        with self._lock:
+            self._conn.blocks.clear()
+            for i in range(0, len(wanted), 500):
+                part = wanted[i:i + 500]
+                marks = ",".join("?" * len(part))
+                rows = self._run(
+                    f"SELECT {_SELECT} FROM events e LEFT JOIN sources s ON s.id = e.source"
+                    f" WHERE e.id IN ({marks}) ORDER BY e.id", list(part)
+                ).fetchall()
+                out.extend(self._event(r) for r in rows)
+        return out
+
+    # -- alerts -------------------------------------------------------------------
+
+    def alerts(self, **filters: Any) -> list[StoredAlert]:
+        """Alerts, most severe and newest first (filters: status, severity, rule, limit)."""
+        with self._lock:
+            return list_alerts(self._conn, **filters)
 
     def _run(self, sql: str, params: list[object]) -> sqlite3.Cursor:
         try:

@@ -1,0 +1,238 @@
+"""The rule worker: runs the rules over stored events after its cursor.
+
+Owns: the loop that reads events in id order after the committed cursor,
+runs the engine, turns hits into alerts (Deduper), and commits the alert
+changes, first-seen values and the new cursor in one transaction
+(`soc_tui.store.alerts.commit_detection`). On start it restores what a
+restart (even SIGKILL) lost: open alerts from the store, and correlation
+windows by re-reading the last `engine.replay_span_us` of events before the
+cursor with `warm=True` (state only). Used by `soc-tui ingest` (until caught
+up), `soc-tui collect` and the TUI (a background thread). Must not: import
+Textual.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable
+
+from soc_tui.detect.alerts import Alert, Deduper
+from soc_tui.detect.engine import Engine
+from soc_tui.detect.loader import RuleSet
+from soc_tui.model import us_to_iso
+from soc_tui.store.alerts import (
+    DetectionChanges, StoredAlert, alert_status, commit_detection, detection_cursor,
+    first_seen_has, first_seen_ts, open_alerts,
+)
+from soc_tui.store.db import open_db
+from soc_tui.store.reader import StoreReader
+
+CHUNK = 2000
+_LEARN_KEY = ""  # first_seen value that records when a new_value rule began learning
+
+
+class _StoreFirstSeen:
+    """new_value state in SQLite; additions wait for the chunk's commit."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.pending: dict[tuple[str, str], int] = {}
+        self.cache: dict[tuple[str, str], int] = {}
+
+    def seen(self, rule_id: str, key: str) -> bool:
+        k = (rule_id, key)
+        if k in self.pending or k in self.cache:
+            return True
+        if first_seen_has(self.conn, rule_id, key):
+            if len(self.cache) > 100_000:
+                self.cache.clear()
+            self.cache[k] = 0
+            return True
+        return False
+
+    def remember(self, rule_id: str, key: str, ts: int) -> None:
+        self.pending.setdefault((rule_id, key), ts)
+
+    def learning_since(self, rule_id: str, ts: int) -> int:
+        k = (rule_id, _LEARN_KEY)
+        if k in self.pending:
+            return self.pending[k]
+        stored = first_seen_ts(self.conn, rule_id, _LEARN_KEY)
+        if stored is not None:
+            return stored
+        self.pending[k] = ts
+        return ts
+
+    def take(self) -> list[tuple[str, str, int]]:
+        out = [(r, v, ts) for (r, v), ts in self.pending.items()]
+        if len(self.cache) > 100_000:
+            self.cache.clear()
+        for k, ts in self.pending.items():
+            self.cache[k] = ts
+        self.pending = {}
+        return out
+
+
+def _alert_of(s: StoredAlert) -> Alert:
+    return Alert(
+        rule_id=s.rule_id, rule_name=s.rule_name, title=s.title, severity=s.severity,
+        first_seen=s.first_seen, last_seen=s.last_seen, host=s.host, src_ip=s.src_ip,
+        user=s.user, tags=tuple(s.tags), dedup_key=s.dedup_key, count=s.count,
+        status=s.status, id=s.id, dirty=False,
+    )
+
+
+class RuleWorker:
+    """Evaluates the rules over the events of one database.
+
+    `catch_up()` evaluates everything stored so far and returns; `start()` runs
+    a thread that keeps doing so (woken by `wake()` after each committed batch,
+    and polling otherwise) until `stop()`."""
+
+    def __init__(
+        self,
+        db_path: str,
+        ruleset: RuleSet,
+        *,
+        chunk: int = CHUNK,
+        poll_interval: float = 0.25,
+        on_alert: Callable[[Alert, bool], None] | None = None,
+    ) -> None:
+        self.db_path = db_path
+        self.ruleset = ruleset
+        self.chunk = chunk
+        self.poll_interval = poll_interval
+        self.on_alert = on_alert  # (alert, is_new), called after commit
+        self.reader = StoreReader(db_path, create=False)
+        self.conn = open_db(db_path, create=False, writer=True)
+        self.first_seen = _StoreFirstSeen(self.conn)
+        self.engine = Engine(ruleset, self.first_seen)
+        self.dedup = Deduper()
+        self.cursor = 0
+        self.evaluated = 0
+        self.alerts_raised = 0
+        self.error: BaseException | None = None
+        self._restored = False
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._longest_window = max(
+            (r.suppress.window_us for r in ruleset.all()), default=0
+        )
+
+    # -- restart ---------------------------------------------------------------
+
+    def restore(self) -> None:
+        """Load the cursor and open alerts; rebuild correlation windows."""
+        if self._restored:
+            return
+        self._restored = True
+        self.cursor = detection_cursor(self.conn)
+        if not self.cursor:
+            return
+        last = self.reader.search(f"id:{self.cursor}", limit=1)
+        if not last:
+            return
+        t_last = last[0]["ts"]
+        self.dedup.load([_alert_of(a) for a in open_alerts(self.conn, t_last - self._longest_window)])
+        span = self.engine.replay_span_us
+        if span:
+            since = us_to_iso(t_last - span)
+            for ev in self.reader.iter_search(f"id:<={self.cursor} since:{since}"):
+                self.engine.process(ev, warm=True)
+
+    # -- evaluation ----------------------------------------------------------------
+
+    def step(self) -> int:
+        """Evaluate the next chunk of stored events; returns how many."""
+        self.restore()
+        start = self.cursor
+        events = self.reader.search(f"id:>{start} id:<={start + self.chunk}", limit=None)
+        if not events:
+            return 0
+        self._drop_closed()
+        changed: dict[int, Alert] = {}
+        fresh: set[int] = set()
+        hits: dict[str, list[int]] = {}
+        newest = 0
+        for ev in events:
+            newest = max(newest, ev["ts"])
+            for hit in self.engine.process(ev):
+                h = hits.setdefault(hit.rule.rule_id, [0, 0])
+                h[0] += 1
+                h[1] = max(h[1], hit.ts)
+                alert = self.dedup.add(hit)
+                if alert is None:
+                    continue
+                if alert.id is None and id(alert) not in changed:
+                    fresh.add(id(alert))
+                changed[id(alert)] = alert
+        cursor = events[-1]["id"]
+        commit_detection(self.conn, DetectionChanges(
+            cursor=cursor,
+            alerts=list(changed.values()),
+            first_seen=self.first_seen.take(),
+            rule_hits={k: (v[0], v[1]) for k, v in hits.items()},
+        ))
+        self.cursor = cursor
+        self.evaluated += len(events)
+        self.alerts_raised += len(fresh)
+        self.dedup.prune(newest, self._longest_window)
+        if self.on_alert is not None:
+            for key, alert in changed.items():
+                self.on_alert(alert, key in fresh)
+        return len(events)
+
+    def _drop_closed(self) -> None:
+        """Alerts an analyst closed no longer take repeats."""
+        ids = [a.id for a in self.dedup.open.values() if a.id is not None]
+        if not ids:
+            return
+        status = alert_status(self.conn, ids)
+        for a in list(self.dedup.open.values()):
+            if a.id is not None and status.get(a.id, "closed") == "closed":
+                self.dedup.forget(a)
+
+    def catch_up(self) -> int:
+        """Evaluate every stored event after the cursor; returns how many."""
+        total = 0
+        while n := self.step():
+            total += n
+        return total
+
+    # -- background thread -----------------------------------------------------------
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="soc-tui-rules", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                if self.step():
+                    continue
+                self._wake.wait(self.poll_interval)
+                self._wake.clear()
+        except BaseException as exc:  # noqa: BLE001 - reported by stop()
+            self.error = exc
+
+    def stop(self, *, drain: bool = True) -> None:
+        """Stop the thread; with drain, evaluate what is stored first."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self.error is not None:
+            err, self.error = self.error, None
+            raise err
+        if drain:
+            self.catch_up()
+
+    def close(self) -> None:
+        self.reader.close()
+        self.conn.close()

@@ -1,0 +1,267 @@
+"""Alert storage: alerts, their evidence links, the rule worker's cursor and
+`new_value` first-seen state.
+
+Owns: the alert tables (schema created by `create_alert_tables`, run from the
+migrations in `soc_tui.store.db`) and every statement that reads or writes
+them. The rule worker commits a chunk's alert changes, first-seen values and
+its cursor in one transaction (`commit_detection`), so a restart neither
+misses nor repeats alerts. Must not: evaluate rules or import Textual.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from soc_tui.model import now_us
+
+
+def create_alert_tables(conn: sqlite3.Connection) -> None:
+    """Schema of the detection tables (a migration step; no transaction of its own)."""
+    conn.execute(
+        """
+        CREATE TABLE alerts (
+            id INTEGER PRIMARY KEY,
+            rule_id TEXT NOT NULL,
+            rule_name TEXT NOT NULL,
+            title TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'new',
+            count INTEGER NOT NULL,
+            first_seen INTEGER NOT NULL,
+            last_seen INTEGER NOT NULL,
+            host TEXT, src_ip TEXT, user TEXT,
+            tags TEXT NOT NULL DEFAULT '[]',
+            dedup_key TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL
+        )
+        """
+    )
+    conn.execute("CREATE INDEX idx_alerts_open ON alerts (rule_id, dedup_key) WHERE status != 'closed'")
+    conn.execute("CREATE INDEX idx_alerts_status ON alerts (status, severity)")
+    conn.execute("CREATE INDEX idx_alerts_last_seen ON alerts (last_seen)")
+    conn.execute(
+        "CREATE TABLE alert_events (alert_id INTEGER NOT NULL, event_id INTEGER NOT NULL,"
+        " PRIMARY KEY (alert_id, event_id)) WITHOUT ROWID"
+    )
+    conn.execute("CREATE INDEX idx_alert_events_event ON alert_events (event_id)")
+    conn.execute("CREATE TABLE detect_state (name TEXT PRIMARY KEY, value INTEGER NOT NULL)")
+    conn.execute(
+        "CREATE TABLE first_seen (rule_id TEXT NOT NULL, value TEXT NOT NULL, ts INTEGER NOT NULL,"
+        " PRIMARY KEY (rule_id, value)) WITHOUT ROWID"
+    )
+    conn.execute(
+        "CREATE TABLE rule_stats (rule_id TEXT PRIMARY KEY, hits INTEGER NOT NULL DEFAULT 0,"
+        " alerts INTEGER NOT NULL DEFAULT 0, last_hit INTEGER)"
+    )
+
+
+@dataclass
+class StoredAlert:
+    """An alert row as stored (the worker's Deduper works on detect.alerts.Alert)."""
+
+    id: int
+    rule_id: str
+    rule_name: str
+    title: str
+    severity: str
+    status: str
+    count: int
+    first_seen: int
+    last_seen: int
+    host: str | None
+    src_ip: str | None
+    user: str | None
+    tags: list[str]
+    dedup_key: str
+    created_at: int
+    updated_at: int
+    event_ids: list[int] = field(default_factory=list)
+
+
+_ALERT_COLS = (
+    "id, rule_id, rule_name, title, severity, status, count, first_seen, last_seen,"
+    " host, src_ip, user, tags, dedup_key, created_at, updated_at"
+)
+
+
+def _alert(row: tuple[Any, ...]) -> StoredAlert:
+    a = StoredAlert(*row)
+    try:
+        a.tags = json.loads(a.tags) if isinstance(a.tags, str) else []
+    except ValueError:
+        a.tags = []
+    return a
+
+
+@dataclass
+class DetectionChanges:
+    """What one chunk of rule evaluation changes, applied atomically.
+
+    `alerts` are objects with the fields of detect.alerts.Alert: those with
+    id None are inserted (and get their id set), the others updated; their
+    `new_evidence` ids are linked. `cursor` is the last event id evaluated."""
+
+    cursor: int
+    alerts: list[Any] = field(default_factory=list)
+    first_seen: list[tuple[str, str, int]] = field(default_factory=list)
+    rule_hits: dict[str, tuple[int, int]] = field(default_factory=dict)  # rule_id -> (hits, last ts)
+
+
+CURSOR = "cursor"
+
+
+def detection_cursor(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT value FROM detect_state WHERE name = ?", (CURSOR,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def commit_detection(conn: sqlite3.Connection, ch: DetectionChanges) -> None:
+    """Apply a chunk's alert changes and advance the cursor, in one transaction.
+
+    Refuses (ValueError) to move the cursor backwards: a second worker on the
+    same database would otherwise raise every alert twice."""
+    now = now_us()
+    inserted: list[Any] = []
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        current = detection_cursor(conn)
+        if ch.cursor < current:
+            raise ValueError(f"rule worker cursor {ch.cursor} is behind the stored {current}")
+        for a in ch.alerts:
+            if a.id is None:
+                cur = conn.execute(
+                    "INSERT INTO alerts (rule_id, rule_name, title, severity, status, count,"
+                    " first_seen, last_seen, host, src_ip, user, tags, dedup_key, created_at, updated_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (a.rule_id, a.rule_name, a.title, a.severity, a.status, a.count,
+                     a.first_seen, a.last_seen, a.host, a.src_ip, a.user, json.dumps(list(a.tags)),
+                     a.dedup_key, now, now),
+                )
+                a.id = int(cur.lastrowid)
+                inserted.append(a)
+                conn.execute(
+                    "INSERT INTO rule_stats (rule_id, alerts) VALUES (?, 1)"
+                    " ON CONFLICT (rule_id) DO UPDATE SET alerts = alerts + 1",
+                    (a.rule_id,),
+                )
+            else:
+                conn.execute(
+                    "UPDATE alerts SET count = ?, first_seen = ?, last_seen = ?, updated_at = ?"
+                    " WHERE id = ?",
+                    (a.count, a.first_seen, a.last_seen, now, a.id),
+                )
+            if a.new_evidence:
+                conn.executemany(
+                    "INSERT OR IGNORE INTO alert_events (alert_id, event_id) VALUES (?, ?)",
+                    [(a.id, i) for i in a.new_evidence],
+                )
+        if ch.first_seen:
+            conn.executemany(
+                "INSERT OR IGNORE INTO first_seen (rule_id, value, ts) VALUES (?, ?, ?)", ch.first_seen
+            )
+        for rule_id, (hits, last) in ch.rule_hits.items():
+            conn.execute(
+                "INSERT INTO rule_stats (rule_id, hits, last_hit) VALUES (?, ?, ?)"
+                " ON CONFLICT (rule_id) DO UPDATE SET hits = hits + excluded.hits,"
+                " last_hit = max(coalesce(last_hit, 0), excluded.last_hit)",
+                (rule_id, hits, last),
+            )
+        conn.execute(
+            "INSERT INTO detect_state (name, value) VALUES (?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (CURSOR, ch.cursor),
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        for a in inserted:  # ids given inside the rolled-back transaction are void
+            a.id = None
+        raise
+    for a in ch.alerts:
+        a.new_evidence = []
+        a.dirty = False
+
+
+def open_alerts(conn: sqlite3.Connection, since_last_seen: int) -> list[StoredAlert]:
+    """Alerts not closed whose last hit is at or after `since_last_seen`."""
+    rows = conn.execute(
+        f"SELECT {_ALERT_COLS} FROM alerts WHERE status != 'closed' AND last_seen >= ?",
+        (since_last_seen,),
+    ).fetchall()
+    return [_alert(r) for r in rows]
+
+
+def alert_status(conn: sqlite3.Connection, ids: Iterable[int]) -> dict[int, str]:
+    ids = list(ids)
+    out: dict[int, str] = {}
+    for i in range(0, len(ids), 500):
+        part = ids[i:i + 500]
+        q = ",".join("?" * len(part))
+        out.update(conn.execute(f"SELECT id, status FROM alerts WHERE id IN ({q})", part).fetchall())
+    return out
+
+
+def list_alerts(
+    conn: sqlite3.Connection,
+    *,
+    status: str | None = None,
+    severity: str | None = None,
+    rule: str | None = None,
+    limit: int | None = None,
+    with_events: bool = True,
+) -> list[StoredAlert]:
+    """Alerts, most severe and newest first."""
+    where, params = [], []
+    if status:
+        where.append("status = ?")
+        params.append(status)
+    if severity:
+        where.append("severity = ?")
+        params.append(severity)
+    if rule:
+        where.append("(rule_name = ? OR rule_id = ?)")
+        params.extend([rule, rule])
+    sql = (
+        f"SELECT {_ALERT_COLS} FROM alerts"
+        + (" WHERE " + " AND ".join(where) if where else "")
+        + " ORDER BY CASE severity WHEN 'critical' THEN 4 WHEN 'high' THEN 3 WHEN 'medium' THEN 2"
+        " WHEN 'low' THEN 1 ELSE 0 END DESC, last_seen DESC, id DESC"
+    )
+    if limit:
+        sql += " LIMIT ?"
+        params.append(limit)
+    alerts = [_alert(r) for r in conn.execute(sql, params).fetchall()]
+    if with_events:
+        for a in alerts:
+            a.event_ids = alert_event_ids(conn, a.id)
+    return alerts
+
+
+def alert_event_ids(conn: sqlite3.Connection, alert_id: int) -> list[int]:
+    return [r[0] for r in conn.execute(
+        "SELECT event_id FROM alert_events WHERE alert_id = ? ORDER BY event_id", (alert_id,)
+    )]
+
+
+def first_seen_ts(conn: sqlite3.Connection, rule_id: str, value: str) -> int | None:
+    """When a new_value rule first saw `value` (None: never)."""
+    row = conn.execute(
+        "SELECT ts FROM first_seen WHERE rule_id = ? AND value = ?", (rule_id, value)
+    ).fetchone()
+    return None if row is None else int(row[0])
+
+
+def first_seen_has(conn: sqlite3.Connection, rule_id: str, value: str) -> bool:
+    return first_seen_ts(conn, rule_id, value) is not None
+
+
+def rule_stats(conn: sqlite3.Connection) -> dict[str, tuple[int, int, int | None]]:
+    """rule_id -> (hits, alerts, last hit time)."""
+    return {r[0]: (r[1], r[2], r[3]) for r in conn.execute(
+        "SELECT rule_id, hits, alerts, last_hit FROM rule_stats"
+    )}

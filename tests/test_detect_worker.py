@@ -1,0 +1,265 @@
+"""The rule worker end to end: ingest and collect raise alerts into the store,
+once; a restart (even SIGKILL) resumes without missing or repeating alerts."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from logfiles import rotate
+from storedb import has_checkpoint, stored_count, stored_events
+
+from soc_tui.cli import main
+from soc_tui.detect.loader import load_rules
+from soc_tui.detect.offline import run_files
+
+RULES = """\
+title: SSH authentication failure
+name: t_auth_failure
+id: 7f0c1a60-0000-4000-8000-000000000001
+logsource: {product: linux, service: sshd}
+detection:
+  sel: {action: [ssh_auth_failure, ssh_invalid_user]}
+  condition: sel
+level: low
+---
+title: SSH brute force
+name: t_bruteforce
+id: 7f0c1a60-0000-4000-8000-000000000002
+correlation:
+  type: event_count
+  rules: [t_auth_failure]
+  group-by: [src_ip]
+  timespan: 60s
+  condition: {gte: 5}
+level: high
+tags: [attack.t1110]
+x-soc:
+  suppress: {window: 10m, by: [src_ip]}
+---
+title: SSH login
+name: t_login
+id: 7f0c1a60-0000-4000-8000-000000000003
+logsource: {product: linux, service: sshd}
+detection:
+  sel: {action: ssh_login}
+  condition: sel
+level: informational
+---
+title: SSH login after brute force
+name: t_success_after
+id: 7f0c1a60-0000-4000-8000-000000000004
+correlation:
+  type: temporal_ordered
+  rules: [t_bruteforce, t_login]
+  group-by: [src_ip]
+  timespan: 10m
+  generate: true
+level: critical
+---
+title: First login of a user
+name: t_first_login
+id: 7f0c1a60-0000-4000-8000-000000000005
+logsource: {product: linux, service: sshd}
+detection:
+  sel: {action: ssh_login}
+  condition: sel
+level: low
+x-soc:
+  new_value: {fields: [user]}
+  suppress: {window: 1s, by: [user]}
+"""
+
+
+@pytest.fixture
+def rules_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "rules"
+    d.mkdir()
+    (d / "ssh.yml").write_text(RULES)
+    return d
+
+
+def _line(n: int, text: str) -> str:
+    """A syslog line `n` seconds after Nov 20 00:00 (times only move forward)."""
+    t = time.gmtime(1_700_438_400 + n)  # a Nov 20, 00:00 UTC
+    return (f"Nov {t.tm_mday:2d} {t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} bastion "
+            f"sshd[{1000 + n % 97}]: {text}")
+
+
+def _attack(start: int, ip: str, failures: int, *, login: bool, user: str = "root") -> list[str]:
+    out = [_line(start + i, f"Failed password for {user} from {ip} port {40000 + i} ssh2")
+           for i in range(failures)]
+    if login:
+        out.append(_line(start + failures, f"Accepted password for {user} from {ip} port 50000 ssh2"))
+    return out
+
+
+def _alerts(db: Path, capsys: pytest.CaptureFixture[str]) -> list[dict]:
+    capsys.readouterr()
+    assert main(["--db", str(db), "alerts", "list", "--format", "json"]) == 0
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+
+def _key(a: dict) -> tuple:
+    return (a["rule_name"], a["src_ip"], a["user"], a["count"], tuple(a["evidence"]))
+
+
+def test_ingest_raises_alerts_once_with_evidence(tmp_path: Path, rules_dir: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    log = tmp_path / "auth.log"
+    lines = _attack(0, "203.0.113.9", 7, login=True) + _attack(100, "198.51.100.4", 3, login=True, user="bob")
+    log.write_text("\n".join(lines) + "\n")
+    db = tmp_path / "soc.db"
+    args = ["--db", str(db), "ingest", str(log), "--year", "2025", "--tz", "UTC", "--rules", str(rules_dir)]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "alerts raised 4" in out  # bruteforce, success-after, first login root, first login bob
+    alerts = _alerts(db, capsys)
+    by_rule = {a["rule_name"]: a for a in alerts if a["rule_name"] != "t_first_login"}
+    bf = by_rule["t_bruteforce"]
+    assert bf["src_ip"] == "203.0.113.9" and bf["severity"] == "high" and bf["status"] == "new"
+    assert bf["count"] == 3  # 5th, 6th and 7th failure, merged into one alert
+    assert bf["evidence"] == lines[:7] and len(bf["event_ids"]) == 7
+    assert bf["tags"] == ["attack.t1110"]
+    crit = by_rule["t_success_after"]
+    assert crit["severity"] == "critical" and crit["src_ip"] == "203.0.113.9"
+    assert lines[7] in crit["evidence"]
+    assert "t_login" not in by_rule  # informational never reaches the queue
+    assert sorted(a["user"] for a in alerts if a["rule_name"] == "t_first_login") == ["bob", "root"]
+    # The critical alert lists first; then high.
+    assert [a["severity"] for a in alerts][:2] == ["critical", "high"]
+
+    # Ingesting again stores nothing new and raises nothing new.
+    assert main(args) == 0
+    assert "alerts raised 0" in capsys.readouterr().out
+    assert _key_set(_alerts(db, capsys)) == _key_set(alerts)
+
+    # The same file ingested later into the same database (new events): the
+    # user is no longer new, so t_first_login stays quiet.
+    log2 = tmp_path / "auth2.log"
+    log2.write_text(_line(500, "Accepted publickey for bob from 192.0.2.7 port 1 ssh2") + "\n")
+    assert main(["--db", str(db), "ingest", str(log2), "--year", "2025", "--tz", "UTC",
+                 "--rules", str(rules_dir)]) == 0
+    assert "alerts raised 0" in capsys.readouterr().out
+
+
+def _key_set(alerts: list[dict]) -> set[tuple]:
+    return {_key(a) for a in alerts}
+
+
+def test_no_rules_skips_detection_and_backtest_shows_what_would_fire(
+    tmp_path: Path, rules_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "auth.log"
+    log.write_text("\n".join(_attack(0, "203.0.113.9", 6, login=False)) + "\n")
+    db = tmp_path / "soc.db"
+    assert main(["--db", str(db), "ingest", str(log), "--year", "2025", "--tz", "UTC", "--no-rules"]) == 0
+    assert "alerts raised" not in capsys.readouterr().out
+    assert _alerts(db, capsys) == []
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"rules: [{rules_dir}]\n")
+    capsys.readouterr()
+    assert main(["--db", str(db), "--config", str(cfg), "rules", "backtest", "t_bruteforce",
+                 "--since", "2025-01-01", "--format", "json"]) == 0
+    got = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [(a["rule_name"], a["src_ip"], a["count"]) for a in got] == [("t_bruteforce", "203.0.113.9", 2)]
+    assert _alerts(db, capsys) == []  # a backtest stores nothing
+    assert main(["--db", str(db), "--config", str(cfg), "rules", "backtest", "nope"]) == 2
+    assert "no rule named 'nope'" in capsys.readouterr().err
+
+
+class Writer(threading.Thread):
+    """Appends attacks (failures, then sometimes a login) from rotating
+    addresses, rotating the file now and then."""
+
+    def __init__(self, log: Path, seed: int) -> None:
+        super().__init__(daemon=True)
+        self.log = log
+        self.rng = random.Random(seed)
+        self.written: list[str] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        fh = open(self.log, "a", encoding="utf-8")
+        n = 0
+        while not self.stop.is_set():
+            ip = f"192.0.2.{self.rng.randint(1, 12)}"
+            burst = _attack(n, ip, self.rng.randint(1, 8), login=self.rng.random() < 0.3,
+                            user=self.rng.choice(["root", "admin", "deploy", f"u{n % 50}"]))
+            n += len(burst) + self.rng.randint(0, 90)  # sometimes beyond the 60 s window
+            for line in burst:
+                fh.write(line + "\n")
+                self.written.append(line)
+            fh.flush()
+            if self.rng.random() < 0.05:
+                fh.close()
+                rotate(self.log)
+                fh = open(self.log, "a", encoding="utf-8")
+            time.sleep(self.rng.uniform(0.0, 0.01))
+        fh.close()
+
+
+def _collect(db: Path, log: Path, rules_dir: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "soc_tui", "--db", str(db), "collect", str(log), "--poll", "0.05",
+         "--tz", "UTC", "--rules", str(rules_dir)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+
+
+@pytest.mark.slow
+def test_sigkill_neither_misses_nor_repeats_alerts(tmp_path: Path, rules_dir: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    log = tmp_path / "auth.log"
+    log.touch()
+    db = tmp_path / "soc.db"
+    seed = int(os.environ.get("SOC_TUI_CRASH_SEED", "11"))
+    rng = random.Random(seed)
+    writer = Writer(log, seed)
+    # The first collector registers the file before the writer starts.
+    proc = _collect(db, log, rules_dir)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not has_checkpoint(db):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    writer.start()
+    try:
+        for _ in range(6):
+            proc = _collect(db, log, rules_dir)
+            time.sleep(rng.uniform(0.6, 1.5))
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+    finally:
+        writer.stop.set()
+        writer.join()
+    proc = _collect(db, log, rules_dir)
+    # Let it catch up, then stop it cleanly.
+    deadline = time.monotonic() + 60
+    want = len(writer.written)
+    while time.monotonic() < deadline and stored_count(db) < want:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0, proc.stderr.read().decode() if proc.stderr else ""
+    assert [e["raw"] for e in stored_events(db)] == writer.written
+
+    # The reference: the same lines, evaluated in one uninterrupted pass.
+    ref_log = tmp_path / "reference.log"
+    ref_log.write_text("\n".join(writer.written) + "\n")
+    ref = run_files(load_rules([rules_dir]), [str(ref_log)], tz="UTC")
+    expected = {
+        (a.rule_name, a.src_ip, a.user, a.count, tuple(ref.lines(a))) for a in ref.alerts
+    }
+    got = _key_set(_alerts(db, capsys))
+    summary = lambda keys: sorted((k[0], k[1] or "", k[2] or "", k[3], len(k[4])) for k in keys)  # noqa: E731
+    assert summary(got) == summary(expected)
+    assert got == expected
+    assert any(k[0] == "t_success_after" for k in got)
