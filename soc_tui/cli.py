@@ -400,8 +400,12 @@ def _load_ruleset(config: Config, given: list[str] | None = None) -> Any:
 
 
 def _start_worker(db: str, ruleset: Any, *, poll_interval: float = 0.25) -> Any:
+    """A running rule worker, or None when no rule is enabled."""
     from soc_tui.detect.worker import RuleWorker
     from soc_tui.store.reader import StoreReader
+
+    if not any(r.enabled for r in ruleset.all()):
+        return None
 
     StoreReader(db).close()  # create the database if this is the first run
     worker = RuleWorker(db, ruleset, poll_interval=poll_interval)
