@@ -1,10 +1,14 @@
-"""Raw blocks: the raw lines, `extra` JSON and ingest times of events, compressed.
+"""Raw blocks: the raw lines, message offsets, `extra` and ingest times of events.
 
 Owns: the `raw_blocks` table's content. A block covers up to BLOCK_EVENTS
 events with contiguous ids, `id` (its first event id) .. `id + n - 1`. Its
 `data` is zlib (level 6) of UTF-8 JSON, column-wise:
 
-    {"raw": [line, ...], "extra": [json text or null, ...], "ingested": [[count, µs], ...]}
+    {"raw": [line, ...], "msg_off": [offset or null, ...],
+     "extra": [json text or null, ...], "ingested": [[count, µs], ...]}
+
+`msg_off` is where the message starts in the raw line when the events row
+stores no message of its own (most lines: the message is the raw line's tail).
 
 JSON escapes every character a log line can hold (NUL, newlines, U+FFFD; lone
 surrogates pass through as `surrogatepass` UTF-8), and a column of similar
@@ -16,7 +20,7 @@ database written in tiny batches ends up in full blocks too. The block row's
 own `ingested_at` is the newest of its runs.
 
 Also owns the per-connection cache of decoded blocks that readers and the
-`event_raw(id)` SQL function share.
+`event_raw(id)` and `event_message(id)` SQL functions share.
 Must not: know about the other columns of an event.
 """
 
@@ -39,6 +43,7 @@ class Block:
 
     first: int
     raw: list[str]
+    msg_off: list[int | None]
     extra: list[str | None]
     ingested: list[int]
 
@@ -46,10 +51,13 @@ class Block:
         return len(self.raw)
 
 
-def encode_block(raw: list[str], extra: list[str | None], ingested: list[int]) -> bytes:
+def encode_block(
+    raw: list[str], msg_off: list[int | None], extra: list[str | None], ingested: list[int]
+) -> bytes:
     runs = [[len(list(group)), us] for us, group in groupby(ingested)]
     text = json.dumps(
-        {"raw": raw, "extra": extra, "ingested": runs}, ensure_ascii=False, separators=(",", ":")
+        {"raw": raw, "msg_off": msg_off, "extra": extra, "ingested": runs},
+        ensure_ascii=False, separators=(",", ":"),
     )
     return zlib.compress(text.encode("utf-8", "surrogatepass"), ZLIB_LEVEL)
 
@@ -57,8 +65,8 @@ def encode_block(raw: list[str], extra: list[str | None], ingested: list[int]) -
 def decode_block(first: int, data: bytes) -> Block:
     doc = json.loads(zlib.decompress(data).decode("utf-8", "surrogatepass"))
     ingested = [us for count, us in doc["ingested"] for _ in range(count)]
-    block = Block(first, doc["raw"], doc["extra"], ingested)
-    if not len(block) == len(block.extra) == len(block.ingested):
+    block = Block(first, doc["raw"], doc["msg_off"], doc["extra"], ingested)
+    if not len(block) == len(block.msg_off) == len(block.extra) == len(block.ingested):
         raise ValueError(f"raw block {first} is inconsistent")
     return block
 
@@ -67,10 +75,11 @@ def append_raw(
     conn: sqlite3.Connection,
     first_id: int,
     raw: list[str],
+    msg_off: list[int | None],
     extra: list[str | None],
     ingested: list[int],
 ) -> None:
-    """Store raw, extra and ingest time of the events first_id, first_id + 1, ...
+    """Store raw, msg_off, extra and ingest time of the events first_id, first_id + 1, ...
 
     Inside the caller's write transaction. Fills the newest block first when
     it ends right before first_id, then writes new blocks."""
@@ -81,19 +90,20 @@ def append_raw(
         block = decode_block(row[0], row[2])
         pos = min(BLOCK_EVENTS - len(block), n)
         block.raw.extend(raw[:pos])
+        block.msg_off.extend(msg_off[:pos])
         block.extra.extend(extra[:pos])
         block.ingested.extend(ingested[:pos])
+        data = encode_block(block.raw, block.msg_off, block.extra, block.ingested)
         conn.execute(
             "UPDATE raw_blocks SET n = ?, ingested_at = ?, data = ? WHERE id = ?",
-            (len(block), max(block.ingested), encode_block(block.raw, block.extra, block.ingested),
-             block.first),
+            (len(block), max(block.ingested), data, block.first),
         )
     new = []
     for start in range(pos, n, BLOCK_EVENTS):
         end = min(start + BLOCK_EVENTS, n)
         times = ingested[start:end]
-        new.append((first_id + start, end - start, max(times),
-                    encode_block(raw[start:end], extra[start:end], times)))
+        data = encode_block(raw[start:end], msg_off[start:end], extra[start:end], times)
+        new.append((first_id + start, end - start, max(times), data))
     conn.executemany("INSERT INTO raw_blocks (id, n, ingested_at, data) VALUES (?, ?, ?, ?)", new)
 
 
@@ -134,3 +144,12 @@ class BlockCache:
         """The raw line of an event (the `event_raw(id)` SQL function)."""
         b = self.block(event_id)
         return None if b is None else b.raw[event_id - b.first]
+
+    def message(self, event_id: int) -> str | None:
+        """The message of an event whose row stores none: the raw line from its
+        offset on (the `event_message(id)` SQL function)."""
+        b = self.block(event_id)
+        if b is None:
+            return None
+        off = b.msg_off[event_id - b.first]
+        return None if off is None else b.raw[event_id - b.first][off:]

@@ -13,7 +13,8 @@ section 10): `events` holds the columns searched and sorted on, with the
 low-cardinality text columns (CODED_COLUMNS) as codes into `terms`; the raw
 line, `extra` and `ingested_at` live compressed in `raw_blocks` (see
 `blocks.py`); the message is stored only where it is not the tail of the raw
-line (`msg_off`). FTS5 indexes the message through the view `events_text`.
+line (otherwise the block keeps its offset in the raw line). FTS5 indexes the
+message through the view `events_text`.
 """
 
 from __future__ import annotations
@@ -51,9 +52,9 @@ CODED_COLUMNS = (
     "host", "app", "level", "action", "outcome", "user", "target_user", "http_method",
     "user_agent",
 )
-# The raw line and the message of an events row `e` (see the msg_off column).
+# The raw line and the message of an events row `e`.
 RAW_SQL = "event_raw(e.id)"
-MESSAGE_SQL = f"coalesce(e.message, substr({RAW_SQL}, e.msg_off + 1))"
+MESSAGE_SQL = "coalesce(e.message, event_message(e.id))"
 
 
 class StoreConnection(sqlite3.Connection):
@@ -130,8 +131,9 @@ def _register_functions(conn: StoreConnection) -> None:
     from soc_tui.store.search import ip_in_network
 
     conn.create_function("ip_in_network", 2, ip_in_network, deterministic=True)
-    # Reads raw_blocks through the connection's block cache: not deterministic.
+    # They read raw_blocks through the connection's block cache: not deterministic.
     conn.create_function("event_raw", 1, conn.blocks.raw)
+    conn.create_function("event_message", 1, conn.blocks.message)
 
 
 # --- migrations -------------------------------------------------------------
@@ -252,8 +254,7 @@ def _v2(conn: sqlite3.Connection) -> None:
             src_ip TEXT, src_port INTEGER,
             http_method INTEGER, url TEXT, http_status INTEGER, bytes INTEGER,
             user_agent INTEGER, referrer TEXT,
-            message TEXT,  -- NULL: the raw line from character msg_off on
-            msg_off INTEGER,
+            message TEXT,  -- NULL: the raw line's tail (its offset is in the raw block)
             repeat INTEGER NOT NULL DEFAULT 1,
             flags INTEGER NOT NULL DEFAULT 0
         )

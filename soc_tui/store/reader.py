@@ -27,7 +27,7 @@ EVENT_COLUMNS = ("id", "ingested_at") + tuple(c for c in ROW_COLUMNS if c != "ms
 _SELECTED = tuple(c for c in TABLE_COLUMNS if c != "source")
 _SELECT = ", ".join(f"e.{c}" for c in _SELECTED) + ", s.name"
 _CODED = tuple(i for i, c in enumerate(_SELECTED) if c in CODED_COLUMNS)
-_MESSAGE, _MSG_OFF = _SELECTED.index("message"), _SELECTED.index("msg_off")
+_MESSAGE = _SELECTED.index("message")
 
 
 def _from(q: CompiledQuery) -> tuple[str, list[object]]:
@@ -151,8 +151,8 @@ class StoreReader:
                 fields[i] = values[fields[i]]
         except KeyError as exc:
             raise StoreError(f"{self.path}: event {event_id}: {exc.args[0]}") from None
-        if fields[_MESSAGE] is None and fields[_MSG_OFF] is not None:
-            fields[_MESSAGE] = raw[fields[_MSG_OFF]:]
+        if fields[_MESSAGE] is None and (off := block.msg_off[k]) is not None:
+            fields[_MESSAGE] = raw[off:]
         d = dict(zip(_SELECTED, fields))
         d["ingested_at"] = block.ingested[k]
         d["raw"] = raw
