@@ -256,10 +256,9 @@ class _Parser:
         if name == "src_ip" and "/" in value:
             return _cidr(value, pos)
         op, pat = _like_or_eq(value)
-        if name in CODED_COLUMNS:  # the column holds terms.id
-            if op == "= ?":
-                return Cond(f"{col} = (SELECT id FROM terms WHERE value = ?)", [pat])
-            return Cond(f"{col} IN (SELECT id FROM terms WHERE value {op})", [pat])
+        if name in CODED_COLUMNS:  # the column holds terms.id: match the term's value
+            codes = f"(SELECT id FROM terms WHERE value {op})"
+            return Cond(f"{col} IN {codes}" if "*" in value else f"{col} = {codes}", [pat])
         return Cond(f"{col} {op}", [pat])
 
 

@@ -12,29 +12,18 @@ Must not: know which columns are coded (that is the schema's, `db.py`).
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
+from typing import Any, Callable
 
 
-class _Codes(dict[Any, Any]):
-    """value -> code; a missing value is looked up, or inserted, on first use."""
+class _Cache(dict[Any, Any]):
+    """A dict that asks `fill` for a key it does not hold; None maps to None."""
 
-    def __init__(self, terms: Terms) -> None:
+    def __init__(self, fill: Callable[[Any], Any]) -> None:
         super().__init__({None: None})
-        self._terms = terms
+        self._fill = fill
 
-    def __missing__(self, value: Any) -> int:
-        return self._terms._find_or_insert(value)
-
-
-class _Values(dict[Any, Any]):
-    """code -> value; a missing code re-reads the table once."""
-
-    def __init__(self, terms: Terms) -> None:
-        super().__init__({None: None})
-        self._terms = terms
-
-    def __missing__(self, code: int) -> str:
-        return self._terms._reload(code)
+    def __missing__(self, key: Any) -> Any:
+        return self._fill(key)
 
 
 class Terms:
@@ -47,9 +36,9 @@ class Terms:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
-        self.codes = _Codes(self)
-        self.values = _Values(self)
-        self._loaded = 0  # every code up to this one is in `values`
+        self.codes = _Cache(self._find_or_insert)  # value -> code
+        self.values = _Cache(self._reload)  # code -> value
+        self._loaded = 0  # the table has been read up to this code
         self._new: list[Any] = []  # values inserted in the open transaction
 
     def _find_or_insert(self, value: Any) -> int:
