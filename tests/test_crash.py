@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from logfiles import rotate
-from storedb import stored_events
+from storedb import has_checkpoint, stored_events
 
 KILLS = 20
 
@@ -53,18 +52,6 @@ def _stored(db: Path) -> list[str]:
     return [e["raw"] for e in stored_events(db)]
 
 
-def _has_checkpoint(db: Path) -> bool:
-    if not db.exists():
-        return False
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute("SELECT count(*) FROM checkpoints").fetchone()[0] > 0
-    except sqlite3.OperationalError:
-        return False
-    finally:
-        conn.close()
-
-
 def _start(db: Path, log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "soc_tui", "--db", str(db), "collect", str(log), "--poll", "0.05"],
@@ -84,11 +71,11 @@ def test_sigkill_loses_nothing_and_duplicates_nothing(tmp_path: Path) -> None:
     # writer starts: from then on nothing may be lost.
     proc = _start(db, log)
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and not _has_checkpoint(db):
+    while time.monotonic() < deadline and not has_checkpoint(db):
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert _has_checkpoint(db)
+    assert has_checkpoint(db)
     writer.start()
     try:
         for _ in range(KILLS):
