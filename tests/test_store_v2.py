@@ -221,6 +221,7 @@ V1_COLUMNS = (
 def v1_database(path: Path, rows: list[dict[str, object]]) -> None:
     """A database as schema version 1 left it, filled with plain SQL."""
     conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA auto_vacuum=INCREMENTAL")  # as open_db makes every file
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("BEGIN")
     store_db._v1(conn)
@@ -269,6 +270,7 @@ def test_migration_from_v1_keeps_every_event(tmp_path: Path) -> None:
     assert "events_v1" not in tables and {"terms", "raw_blocks"} <= tables
     blocks = conn.execute("SELECT id, n FROM raw_blocks ORDER BY id").fetchall()
     assert blocks == [(1, 256), (257, 256), (513, 87), (700, 2)]
+    assert conn.execute("PRAGMA freelist_count").fetchone()[0] == 0  # the v1 pages went back
     fts_integrity_check(conn)
     conn.close()
 

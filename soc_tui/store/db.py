@@ -317,19 +317,31 @@ def migrate(conn: sqlite3.Connection) -> None:
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+    converted = False
     while True:
         conn.execute("BEGIN IMMEDIATE")
         try:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version >= SCHEMA_VERSION:
                 conn.execute("COMMIT")
-                return
+                break
+            converted = converted or version > 0
             MIGRATIONS[version](conn)
             conn.execute(f"PRAGMA user_version={version + 1}")
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+    if converted:  # existing rows were rewritten: give the pages they left back
+        release_free_pages(conn)
+
+
+def release_free_pages(conn: sqlite3.Connection) -> None:
+    """Shrink the file by its free pages (the database is in auto_vacuum=INCREMENTAL).
+
+    Through executescript: the pragma frees one page per step, and execute()
+    steps a statement that returns no columns only once."""
+    conn.executescript("PRAGMA incremental_vacuum;")
 
 
 def _has_table(conn: sqlite3.Connection, name: str) -> bool:
