@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Ingest benchmark: prints figures, asserts nothing (budgets: DESIGN section 10).
 
-    .venv/bin/python benchmarks/ingest.py [--lines 1000000] [--workdir DIR]
+    .venv/bin/python benchmarks/ingest.py [--lines 1000000] [--kind auth|access] [--workdir DIR]
 
-1. writes a seeded auth.log-like file of --lines lines;
+1. writes a seeded file of --lines lines: auth.log-like (default) or, with
+   `--kind access`, a web server access log in the combined format;
 2. runs `soc-tui ingest` on it in a child process (the real CLI path) and reports
    lines/s, MB/s and the peak RSS of the child and of its parse worker;
 3. measures the machine's limit for our store in the same run: the same lines,
@@ -11,8 +12,9 @@
    batches the pipeline forms (BatchBuilder), written by `write_batch` on a
    connection opened like the writer's (same schema, pragmas, batch sizes,
    checkpoints and counters) into a fresh database;
-4. reports ingest as a share of that limit, database bytes per raw byte, and the
-   time of an FTS query, a count and a `src_ip:` query over the stored events.
+4. reports ingest as a share of that limit, database bytes per raw byte (and
+   per event, table by table), and the time of FTS queries, counts and field
+   queries over the stored events.
 """
 
 from __future__ import annotations
@@ -95,11 +97,91 @@ def generate(path: Path, n: int, seed: int = 1) -> int:
     return total
 
 
+PATHS = ["/", "/index.html", "/about", "/contact", "/blog", "/blog/feed.xml", "/login",
+         "/api/v1/items", "/api/v1/orders", "/static/app.js", "/static/app.css",
+         "/static/logo.png", "/favicon.ico", "/robots.txt", "/search"]
+PROBES = ["/wp-login.php", "/.env", "/phpmyadmin/index.php", "/.git/config",
+          "/cgi-bin/luci/;stok=/locale", "/vendor/phpunit/phpunit/src/Util/PHP/eval-stdin.php",
+          "/admin/config.php", "/xmlrpc.php"]
+AGENTS = [
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/119.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Safari/605.1.15",
+    "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+    "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
+    "curl/8.4.0", "python-requests/2.31.0", "Go-http-client/1.1", "zgrab/0.x",
+]
+REFERRERS = ["-", "-", "-", "https://www.google.com/", "https://example.com/",
+             "https://example.com/blog", "https://news.ycombinator.com/"]
+
+
+def _access_line(rng: random.Random, ts: int) -> str:
+    """One combined-format access log line: mostly site traffic, some scanners."""
+    t = time.gmtime(ts)
+    stamp = time.strftime("%d/%b/%Y:%H:%M:%S +0000", t)
+    if rng.random() < 0.15:
+        ip = f"{rng.choice((45, 185, 193))}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
+        method, path, status = rng.choice(("GET", "GET", "POST")), rng.choice(PROBES), rng.choice((404, 404, 403, 400))
+        agent, referrer, size = rng.choice(AGENTS[5:]), "-", rng.randint(150, 600)
+    else:
+        ip = f"{rng.choice((198, 203, 192))}.{rng.randint(0, 50)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
+        path = rng.choice(PATHS)
+        if path in ("/search", "/api/v1/items") and rng.random() < 0.7:
+            path += f"?q={rng.choice(('shoes', 'red', 'blue', 'sale', 'new'))}&page={rng.randint(1, 20)}"
+        method = "POST" if path == "/login" and rng.random() < 0.5 else "GET"
+        status = rng.choices((200, 304, 301, 404, 500), (85, 8, 3, 3, 1))[0]
+        agent, referrer = rng.choice(AGENTS[:7]), rng.choice(REFERRERS)
+        size = rng.randint(200, 90000) if status == 200 else rng.randint(0, 400)
+    user = rng.choice(("alice", "bob")) if path.startswith("/api/") and rng.random() < 0.5 else "-"
+    return f'{ip} - {user} [{stamp}] "{method} {path} HTTP/1.1" {status} {size} "{referrer}" "{agent}"'
+
+
+def generate_access(path: Path, n: int, seed: int = 1) -> int:
+    """A web server access log (combined format) over about a month; returns bytes written."""
+    rng = random.Random(seed)
+    ts = 1_700_000_000
+    total = 0
+    with open(path, "w", encoding="utf-8") as fh:
+        for start in range(0, n, 10000):
+            out = []
+            for _ in range(min(10000, n - start)):
+                ts += rng.randint(0, 3)
+                out.append(_access_line(rng, ts) + "\n")
+            chunk = "".join(out)
+            fh.write(chunk)
+            total += len(chunk.encode())
+    return total
+
+
 def db_bytes(db: Path) -> int:
     conn = sqlite3.connect(db)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
     return sum(os.path.getsize(p) for p in (db, Path(f"{db}-wal")) if p.exists())
+
+
+def breakdown(db: Path, events: int) -> str:
+    """Bytes per event of each table, index and the FTS index (SQLite's dbstat)."""
+    conn = sqlite3.connect(db)
+    pages = conn.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name").fetchall()
+    free = conn.execute("PRAGMA freelist_count").fetchone()[0] * conn.execute("PRAGMA page_size").fetchone()[0]
+    conn.close()
+    groups: dict[str, int] = {}
+    for name, size in pages:
+        if name.startswith("events_fts"):
+            name = "FTS"
+        elif name.startswith("idx_events_"):
+            name = "index " + name[len("idx_events_"):]
+        elif name.startswith("sqlite_autoindex_terms") or name == "terms":
+            name = "terms"
+        elif name not in ("events", "raw_blocks"):
+            name = "other"
+        groups[name] = groups.get(name, 0) + size
+    if free:
+        groups["free pages"] = free
+    return ", ".join(f"{name} {size / events:.1f}" for name, size in
+                     sorted(groups.items(), key=lambda kv: -kv[1]))
 
 
 def bare_insert_limit(log: Path, db: Path, year: int = 2023) -> tuple[float, int, int]:
@@ -191,11 +273,13 @@ def timed(fn, repeat: int = 5) -> tuple[float, object]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--lines", type=int, default=1_000_000)
+    ap.add_argument("--kind", choices=("auth", "access"), default="auth",
+                    help="auth.log lines (default) or a combined-format web access log")
     ap.add_argument("--workdir", help="keep files here (default: a temporary directory)")
     args = ap.parse_args()
     work = Path(args.workdir or tempfile.mkdtemp(prefix="soc-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    log = work / "auth.log"
+    log = work / f"{args.kind}.log"
     db = work / "ingest.db"
     bare = work / "bare.db"
     for p in (db, bare):
@@ -203,14 +287,14 @@ def main() -> int:
             Path(f"{p}{suffix}").unlink(missing_ok=True)
 
     t = time.perf_counter()
-    raw = generate(log, args.lines)
+    raw = (generate_access if args.kind == "access" else generate)(log, args.lines)
     print(f"generated      {args.lines:,} lines, {raw / 1e6:.1f} MB in {time.perf_counter() - t:.1f}s ({log})")
 
     os.sync()  # the generator's dirty pages must not be written back during the ingest
     t = time.perf_counter()
     proc, peaks = run_measured(
         [sys.executable, "-m", "soc_tui", "--db", str(db), "ingest", "--year", "2023",
-         "--no-progress", str(log)]
+         "--no-progress", "--no-rules", str(log)]
     )
     ingest_s = time.perf_counter() - t
     if proc.returncode != 0:
@@ -229,6 +313,7 @@ def main() -> int:
 
     size = db_bytes(db)
     print(f"database       {size / 1e6:.1f} MB = {size / raw:.2f} x raw log bytes  (budget <= 2x)")
+    print(f"bytes/event    raw line {raw / args.lines:.1f}; stored: {breakdown(db, args.lines)}")
 
     reader = StoreReader(str(db), create=False)
     # An address that is in the data: the one of the middle event that has one.
@@ -238,14 +323,30 @@ def main() -> int:
         if row and row[0]["src_ip"]:
             ip = row[0]["src_ip"]
             break
-    for label, query, fn in (
-        ("FTS query", '"Failed password" root', lambda q: reader.search(q, limit=100)),
-        ("FTS rare term", "Bye", lambda q: reader.search(q, limit=100)),
-        ("FTS count", '"Failed password"', lambda q: reader.count(q)),
-        ("src_ip query", f"src_ip:{ip}", lambda q: reader.search(q, limit=100)),
-        ("src_ip count", f"src_ip:{ip}", lambda q: reader.count(q)),
-        ("CIDR query", "src_ip:203.0.0.0/16 user:root", lambda q: reader.search(q, limit=100)),
-    ):
+    def search(query: str) -> list[dict[str, object]]:
+        return reader.search(query, limit=100)
+
+    if args.kind == "access":
+        queries = [
+            ("FTS query", '"GET /wp-login.php"', search),
+            ("FTS rare term", "phpunit", search),
+            ("FTS count", "POST", reader.count),
+            ("field count", "status:>=500", reader.count),
+            ("term wildcard", "ua:*bot*", reader.count),
+        ]
+    else:
+        queries = [
+            ("FTS query", '"Failed password" root', search),
+            ("FTS rare term", "Bye", search),
+            ("FTS count", '"Failed password"', reader.count),
+        ]
+    queries += [
+        ("src_ip query", f"src_ip:{ip}", search),
+        ("src_ip count", f"src_ip:{ip}", reader.count),
+        ("CIDR query", f"src_ip:203.0.0.0/16 {'status:404' if args.kind == 'access' else 'user:root'}",
+         search),
+    ]
+    for label, query, fn in queries:
         secs, res = timed(lambda: fn(query))
         size_note = f"{res:,} matches" if isinstance(res, int) else f"{len(res)} rows"
         print(f"{label:<14} {secs * 1000:7.1f} ms  {query!r} -> {size_note}")
