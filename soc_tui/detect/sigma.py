@@ -4,24 +4,41 @@ Owns: Sigma's matching semantics (maps are AND, lists are OR, bare lists are
 keyword searches over the line, case-insensitive `*`/`?` wildcards with `\\`
 escapes, the value modifiers) and the condition grammar. Each rule is compiled
 once; matching an event runs only plain string operations (`==`, `in`,
-`startswith`, sequential `find`), a regex only where a rule asks for `re` or a
-`?` wildcard. Must not: do I/O, touch SQLite, import Textual.
+`startswith`, sequential `find`), a regex only where a rule asks for `re`.
+Wildcards never become regexes: `*` splits a value into pieces found left to
+right, `?` is a fixed-width gap checked at an offset, so no pattern can
+backtrack. Must not: do I/O, touch SQLite, import Textual.
 
     pred = compile_detection(rule["detection"])   # raises RuleError
     pred(RuleEvent(event_dict)) -> bool
+
+Choices where Sigma leaves room (tests/test_sigma.py shows each):
+- `null` matches a missing or empty field; `''` only an empty one.
+- `neq` (spec 2.1) negates the whole item: a missing field is "not equal".
+- `N of x` with N >= 2 means at least N; `0 of` is an error.
+- `1 of pattern*` / `all of pattern*` leave out identifiers starting with `_`
+  unless the pattern itself starts with `_` (as `them` does).
+- `windash` varies every dash that starts a word (`-`, `/`, en dash, em dash,
+  horizontal bar; all permutations, at most four dashes per value).
+- `cidr` also matches an IPv4 address written IPv4-mapped (`::ffff:a.b.c.d`).
+- Keyword searches take contains (implied), all, cased, re and the encoding
+  modifiers; a keyword search with startswith/endswith/exists/cidr/lt.. is an error.
 """
 
 from __future__ import annotations
 
 import base64
 import ipaddress
+import itertools
+import math
 import re
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 from soc_tui.detect.fields import RuleEvent, getter
 
 Pred = Callable[[RuleEvent], bool]
 StrPred = Callable[[str], bool]
+Texts = Callable[[RuleEvent], "tuple[str, ...]"]
 
 
 class RuleError(Exception):
@@ -35,7 +52,8 @@ _ONE = object()
 
 
 def _tokens(value: str) -> list[Any]:
-    """A Sigma string as literal pieces and wildcards (`\\*`, `\\?`, `\\\\` escape)."""
+    """A Sigma string as literal pieces and wildcards (`\\*`, `\\?`, `\\\\` escape;
+    a backslash before any other character is itself)."""
     out: list[Any] = []
     buf: list[str] = []
     i = 0
@@ -59,33 +77,117 @@ def _tokens(value: str) -> list[Any]:
     return out
 
 
-class Pattern:
-    """A compiled string match: kind is eq, prefix, suffix, contains, pieces or regex."""
+def _has_wildcard(value: str) -> bool:
+    return any(t is _STAR or t is _ONE for t in _tokens(value))
 
-    __slots__ = ("kind", "text", "pieces", "regex", "head", "tail")
+
+class _Segment:
+    """A run of literals and `?` between two `*`: fixed width, each literal at
+    a fixed offset. Found by its longest literal, then checked in place."""
+
+    __slots__ = ("width", "chunks", "anchor", "anchor_at")
+
+    def __init__(self, toks: list[Any]) -> None:
+        self.chunks: list[tuple[int, str]] = []
+        off = 0
+        for t in toks:
+            if t is _ONE:
+                off += 1
+            else:
+                self.chunks.append((off, t))
+                off += len(t)
+        self.width = off
+        self.anchor_at, self.anchor = max(self.chunks, key=lambda c: len(c[1])) if self.chunks else (0, "")
+
+    def at(self, s: str, i: int) -> bool:
+        """Whether the segment matches `s` at `i` (the caller checks the width fits)."""
+        for off, lit in self.chunks:
+            if not s.startswith(lit, i + off):
+                return False
+        return True
+
+    def find(self, s: str, pos: int, end: int) -> int:
+        """The leftmost start >= pos where the segment matches within s[:end], or -1."""
+        last = end - self.width
+        if last < pos:
+            return -1
+        if not self.chunks:
+            return pos
+        k = self.anchor_at
+        j = s.find(self.anchor, pos + k)
+        while 0 <= j:
+            i = j - k
+            if i > last:
+                return -1
+            if self.at(s, i):
+                return i
+            j = s.find(self.anchor, j + 1)
+        return -1
+
+
+def _glob_match(segs: list[_Segment], head: bool, tail: bool, s: str) -> bool:
+    """Segments separated by `*`: the first anchored at the start when `head`,
+    the last at the end when `tail`, the others found leftmost in order (with
+    fixed-width segments the leftmost choice is never worse)."""
+    n = len(s)
+    if head and tail and len(segs) == 1:
+        return n == segs[0].width and segs[0].at(s, 0)
+    pos, end = 0, n
+    lo, hi = 0, len(segs)
+    if head:
+        seg = segs[0]
+        if seg.width > n or not seg.at(s, 0):
+            return False
+        pos = seg.width
+        lo = 1
+    if tail:
+        seg = segs[-1]
+        end = n - seg.width
+        if end < pos or not seg.at(s, end):
+            return False
+        hi -= 1
+    for seg in segs[lo:hi]:
+        i = seg.find(s, pos, end)
+        if i < 0:
+            return False
+        pos = i + seg.width
+    return True
+
+
+class Pattern:
+    """A compiled string match: kind is eq, prefix, suffix, contains, any,
+    pieces (literals joined by `*`) or glob (with `?`)."""
+
+    __slots__ = ("kind", "text", "pieces", "segments", "head", "tail")
 
     def __init__(self, toks: list[Any], *, cased: bool) -> None:
         norm = (lambda s: s) if cased else str.lower
-        # Collapse runs of stars.
         clean: list[Any] = []
         for t in toks:
             if t is _STAR and clean and clean[-1] is _STAR:
+                continue  # runs of stars are one star
+            if isinstance(t, str) and clean and isinstance(clean[-1], str):
+                clean[-1] += norm(t)
                 continue
             clean.append(t if not isinstance(t, str) else norm(t))
         self.text = ""
         self.pieces: list[str] = []
-        self.regex: re.Pattern[str] | None = None
-        self.head = self.tail = False
-        if any(t is _ONE for t in clean):
-            rx = "".join(
-                ".*" if t is _STAR else "." if t is _ONE else re.escape(t) for t in clean
-            )
-            self.kind = "regex"
-            self.regex = re.compile(rx, re.S if cased else re.S | re.I)
-            return
-        lit = [t for t in clean if isinstance(t, str)]
+        self.segments: list[_Segment] = []
         star_start = bool(clean) and clean[0] is _STAR
         star_end = bool(clean) and clean[-1] is _STAR
+        self.head = not star_start  # the first piece must be at the start
+        self.tail = not star_end  # the last piece must be at the end
+        if any(t is _ONE for t in clean):
+            self.kind = "glob"
+            groups: list[list[Any]] = [[]]
+            for t in clean:
+                if t is _STAR:
+                    groups.append([])
+                else:
+                    groups[-1].append(t)
+            self.segments = [_Segment(g) for g in groups if g]
+            return
+        lit = [t for t in clean if isinstance(t, str)]
         if not lit:
             self.kind = "any" if clean else "eq"  # "*" matches anything; "" only ""
             return
@@ -98,8 +200,6 @@ class Pattern:
             return
         self.kind = "pieces"
         self.pieces = lit
-        self.head = not star_start  # the first piece must be at the start
-        self.tail = not star_end  # the last piece must be at the end
 
     def match(self, s: str) -> bool:
         kind = self.kind
@@ -113,8 +213,8 @@ class Pattern:
             return s.endswith(self.text)
         if kind == "any":
             return True
-        if kind == "regex":
-            return self.regex.fullmatch(s) is not None  # type: ignore[union-attr]
+        if kind == "glob":
+            return _glob_match(self.segments, self.head, self.tail, s)
         return _pieces_match(self.pieces, self.head, self.tail, s)
 
 
@@ -138,13 +238,13 @@ def _pieces_match(pieces: list[str], head: bool, tail: bool, s: str) -> bool:
 
 def _any_of(patterns: list[Pattern]) -> StrPred:
     """One predicate for a list of patterns (OR), using set and tuple checks."""
+    if any(p.kind == "any" for p in patterns):
+        return lambda s: True
     eqs = {p.text for p in patterns if p.kind == "eq"}
     pre = tuple(p.text for p in patterns if p.kind == "prefix")
     suf = tuple(p.text for p in patterns if p.kind == "suffix")
     sub = [p.text for p in patterns if p.kind == "contains"]
     rest = [p.match for p in patterns if p.kind not in ("eq", "prefix", "suffix", "contains")]
-    if any(p.kind == "any" for p in patterns):
-        return lambda s: True
     checks: list[StrPred] = []
     if eqs:
         checks.append(eqs.__contains__)
@@ -170,9 +270,16 @@ def _any_of(patterns: list[Pattern]) -> StrPred:
 _TRANSFORMS = {"base64", "base64offset", "wide", "utf16le", "utf16be", "utf16", "windash"}
 _KINDS = {"contains", "startswith", "endswith", "re", "cidr", "lt", "lte", "gt", "gte",
           "exists", "fieldref"}
-_FLAGS = {"all", "cased", "i", "m", "s", "ignorecase", "multiline", "dotall"}
-_UNSUPPORTED = {"expand": "the expand modifier (placeholders) is not supported"}
+_RE_FLAGS = {"i": re.I, "ignorecase": re.I, "m": re.M, "multiline": re.M, "s": re.S, "dotall": re.S}
+_FLAGS = {"all", "cased", "neq", *_RE_FLAGS}
+_UNSUPPORTED = {
+    "expand": "the expand modifier (placeholders) is not supported",
+    **{t: f"the time modifier {t!r} is not supported"
+       for t in ("minute", "hour", "day", "week", "month", "year")},
+}
 _DASHES = ("-", "/", "\u2013", "\u2014", "\u2015")
+_WINDASH_SPOT = re.compile(r"\B[-/]\b")  # a dash that starts a word (compile time only)
+MAX_WINDASH = 4  # dashes varied per value: 5**4 = 625 variants
 
 
 def _encode(value: str, enc: str) -> bytes:
@@ -186,150 +293,214 @@ def _encode(value: str, enc: str) -> bytes:
 
 
 def _base64offset(data: bytes) -> list[str]:
-    """The three base64 renderings of `data` at byte offsets 0, 1 and 2 within
-    a longer encoded text, trimmed to the characters that do not depend on the
-    surrounding bytes."""
+    """The base64 renderings of `data` at byte offsets 0, 1 and 2 (mod 3) within
+    a longer encoded text, trimmed to the characters made only of `data`'s
+    bits (which do not depend on the bytes around it). An entry is empty when
+    no character is (one byte at offset 1)."""
     out = []
     for shift in range(3):
-        enc = base64.b64encode(b"\x00" * shift + data).decode("ascii").rstrip("=")
-        start = (shift * 8 + 5) // 6  # characters touched by the padding bytes
-        end_bits = (shift + len(data)) * 8
-        end = end_bits // 6  # whole characters made only of data bits
+        enc = base64.b64encode(b"\x00" * shift + data).decode("ascii")
+        start = (shift * 8 + 5) // 6  # characters touched by the bytes before
+        end = (shift + len(data)) * 8 // 6  # whole characters of data bits only
         out.append(enc[start:end])
-    return [s for s in out if s]
+    return out
 
 
-def _windash(value: str) -> list[str]:
-    """Variants of `value` with each option dash (`-` or `/` at a word start)
-    written as every dash Windows accepts."""
-    spots = [i for i, ch in enumerate(value) if ch in "-/" and (i == 0 or value[i - 1] == " ")]
+def _windash(value: str, key: str) -> list[str]:
+    """Every permutation of the dashes Windows accepts at each dash that starts
+    a word in `value` (`-c` and `/c`; not the one in `a-b`)."""
+    spots = [m.start() for m in _WINDASH_SPOT.finditer(value)]
     if not spots:
         return [value]
+    if len(spots) > MAX_WINDASH:
+        raise RuleError(f"{key}: windash varies at most {MAX_WINDASH} dashes per value; split {value!r}")
     variants = []
-    for dash in _DASHES:
+    for combo in itertools.product(_DASHES, repeat=len(spots)):
         chars = list(value)
-        for i in spots:
+        for i, dash in zip(spots, combo):
             chars[i] = dash
         variants.append("".join(chars))
     return variants
 
 
-def _values_after_transforms(values: list[Any], transforms: list[str]) -> tuple[list[Any], bool]:
-    """Apply encoding modifiers in order; returns (values, literal) where literal
-    means wildcards no longer apply (the value was encoded)."""
-    literal = False
+# A value on its way through the transforms: (text, literal). A literal's
+# wildcards and escapes no longer apply (it was encoded).
+_Val = tuple[Any, bool]
+
+
+def _values_after_transforms(values: list[Any], transforms: list[str], key: str) -> list[_Val]:
+    """Apply the encoding modifiers in the order written."""
+    out: list[_Val] = [(v, False) for v in values]
     enc = "utf-8"
-    out = list(values)
+    encoded = False
     for t in transforms:
         if t in ("wide", "utf16le"):
             enc = "utf16le"
         elif t in ("utf16be", "utf16"):
             enc = t
         elif t == "windash":
-            out = [w for v in out for w in (_windash(v) if isinstance(v, str) else [v])]
-        elif t in ("base64", "base64offset"):
-            new: list[Any] = []
-            for v in out:
+            out = [(w, lit) for v, lit in out for w in (_windash(v, key) if isinstance(v, str) else [v])]
+        else:  # base64, base64offset
+            new: list[_Val] = []
+            for v, lit in out:
                 if not isinstance(v, str):
-                    raise RuleError(f"{t} needs string values, got {v!r}")
+                    raise RuleError(f"{key}: {t} needs string values, got {v!r}")
+                if not lit:
+                    if _has_wildcard(v):
+                        raise RuleError(f"{key}: {t} cannot encode a value with wildcards ({v!r})")
+                    v = "".join(_tokens(v))  # escapes resolved
                 data = _encode(v, enc)
                 if t == "base64":
-                    new.append(base64.b64encode(data).decode("ascii"))
+                    new.append((base64.b64encode(data).decode("ascii"), True))
                 else:
-                    new.extend(_base64offset(data))
+                    new.extend((s, True) for s in _base64offset(data) if s)
             out = new
-            literal = True
-    if enc != "utf-8" and not any(t.startswith("base64") for t in transforms):
-        raise RuleError("wide/utf16 modifiers need base64 or base64offset after them")
-    return out, literal
+            encoded = True
+    if enc != "utf-8" and not encoded:
+        raise RuleError(f"{key}: wide/utf16 modifiers need base64 or base64offset after them")
+    return out
 
 
-def _number(s: Any) -> float | None:
-    if isinstance(s, (int, float)) and not isinstance(s, bool):
-        return float(s)
+def _number(s: Any) -> int | float | None:
+    """A number, or None: ints exactly, finite decimals; not `1_000`, `nan`, `inf`."""
+    if isinstance(s, bool):
+        return None
+    if isinstance(s, int):
+        return s
+    if isinstance(s, float):
+        return s if math.isfinite(s) else None
+    text = str(s).strip()
+    if "_" in text:
+        return None
     try:
-        return float(str(s).strip())
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        x = float(text)
     except ValueError:
         return None
+    return x if math.isfinite(x) else None
+
+
+class _Source:
+    """What one detection item reads: a field's candidate strings, or the
+    raw line (and its URL-decoded form) for a keyword search."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.keyword = name == ""
+        self.get = None if self.keyword else getter(name)
+
+    def texts(self, cased: bool) -> Texts:
+        if self.keyword:
+            if cased:
+                return lambda rev: rev.keyword_text(cased=True)
+            return lambda rev: rev.keyword_text()
+        name, get = self.name, self.get
+        if cased:
+            return lambda rev: rev.values(name, get)
+        return lambda rev: rev.lower(name, get)
 
 
 def _field_item(key: str, value: Any) -> Pred:
-    """One `field|mod|mod: value(s)` entry of a detection map."""
+    """One `field|mod|mod: value(s)` entry of a detection map (`|mod` alone,
+    with no field, is a keyword search with modifiers)."""
     name, *mods = key.split("|")
     for m in mods:
         if m in _UNSUPPORTED:
             raise RuleError(f"{key}: {_UNSUPPORTED[m]}")
         if m not in _TRANSFORMS and m not in _KINDS and m not in _FLAGS:
             raise RuleError(f"{key}: unknown modifier {m!r}")
-    kinds = [m for m in mods if m in _KINDS]
-    if len(kinds) > 1 and not (kinds[0] == "fieldref" and len(kinds) == 2):
-        raise RuleError(f"{key}: conflicting modifiers {kinds}")
+    if "neq" in mods:
+        inner = _field_item("|".join([name, *(m for m in mods if m != "neq")]), value)
+        return lambda rev: not inner(rev)
     values = value if isinstance(value, list) else [value]
     if not values:
         raise RuleError(f"{key}: empty list of values")
-    if name == "":  # `'|all': [...]` is a keyword search with modifiers
-        return _keywords(values, mods)
-    get = getter(name)
+    for v in values:
+        if isinstance(v, (dict, list)):
+            raise RuleError(f"{key}: a value must be a string or number, got {type(v).__name__}")
+    kinds = [m for m in mods if m in _KINDS]
+    transforms = [m for m in mods if m in _TRANSFORMS]
+    flags = [m for m in mods if m in _RE_FLAGS]
+    if len(kinds) > 1 and not (kinds[0] == "fieldref" and len(kinds) == 2):
+        raise RuleError(f"{key}: conflicting modifiers {kinds}")
     kind = kinds[0] if kinds else None
+    if flags and kind != "re":
+        raise RuleError(f"{key}: the {flags[0]!r} modifier applies only to re")
+    if transforms and kind not in (None, "contains", "startswith", "endswith"):
+        raise RuleError(f"{key}: {kind} cannot follow the encoding modifiers {transforms}")
+    src = _Source(name)
     want_all = "all" in mods
     cased = "cased" in mods
+    if src.keyword:
+        if kind not in (None, "contains", "re"):
+            raise RuleError(f"{key}: a keyword search cannot take the {kind!r} modifier")
+        if any(v is None for v in values):
+            raise RuleError(f"{key}: a keyword must be a string or number, got null")
+        kind = kind or "contains"
     if kind == "exists":
-        if len(values) != 1 or not isinstance(values[0], bool):
-            raise RuleError(f"{key}: exists takes true or false")
-        want = values[0]
-        return lambda rev: (rev.value(get) is not None) == want
+        if len(values) != 1 or not isinstance(values[0], bool) or len(mods) != 1:
+            raise RuleError(f"{key}: exists takes true or false and no other modifier")
+        want, get = values[0], src.get
+        return lambda rev: (rev.value(get) is not None) == want  # type: ignore[arg-type]
     if kind == "fieldref":
-        return _fieldref(key, name, get, values, kinds[1] if len(kinds) > 1 else None, want_all, cased)
+        return _fieldref(key, src, values, kinds[1] if len(kinds) > 1 else None, want_all, cased)
     if kind in ("lt", "lte", "gt", "gte"):
-        return _numeric(key, name, get, values, kind, want_all)
+        return _numeric(key, src, values, kind, want_all)
     if kind == "cidr":
-        return _cidr(key, name, get, values, want_all)
+        return _cidr(key, src, values, want_all)
     if kind == "re":
-        return _regex(key, name, get, values, mods, want_all)
-    transforms = [m for m in mods if m in _TRANSFORMS]
-    nulls = [v for v in values if v is None]
-    vals, literal = _values_after_transforms([v for v in values if v is not None], transforms)
-    patterns = [_pattern(v, kind, literal=literal, cased=cased, key=key) for v in vals]
-    return _combine(name, get, patterns, bool(nulls), want_all, cased)
+        return _regex(key, src, values, flags, want_all)
+    nulls = any(v is None for v in values)
+    vals = _values_after_transforms([v for v in values if v is not None], transforms, key)
+    patterns = [_pattern(v, kind, literal=lit, cased=cased) for v, lit in vals]
+    if not patterns and not nulls:  # every variant was empty (one byte at offset 1)
+        raise RuleError(f"{key}: the value is too short to encode")
+    return _combine(src.texts(cased), patterns, nulls, want_all)
 
 
-def _pattern(v: Any, kind: str | None, *, literal: bool, cased: bool, key: str) -> Pattern:
-    if isinstance(v, (dict, list)):
-        raise RuleError(f"{key}: a value must be a string or number, got {type(v).__name__}")
+def _pattern(v: Any, kind: str | None, *, literal: bool, cased: bool) -> Pattern:
     if isinstance(v, bool):
         text = "true" if v else "false"
     else:
         text = v if isinstance(v, str) else str(v)
     toks: list[Any] = [text] if (literal or not isinstance(v, str)) else _tokens(text)
-    if not toks:
-        toks = [""] if kind is None else []
     if kind == "contains":
         toks = [_STAR, *toks, _STAR]
     elif kind == "startswith":
         toks = [*toks, _STAR]
     elif kind == "endswith":
         toks = [_STAR, *toks]
-    toks = [t for t in toks if t != ""] or ([""] if kind is None else [_STAR])
+    toks = [t for t in toks if t != ""]
     return Pattern(toks, cased=cased)
 
 
-def _combine(name: str, get: Any, patterns: list[Pattern], null: bool, want_all: bool, cased: bool) -> Pred:
+def _combine(texts: Texts, patterns: list[Pattern], null: bool, want_all: bool) -> Pred:
+    """The item's predicate: any value matches any candidate string (or, with
+    all, each value matches some candidate); a null value matches a missing or
+    empty field."""
     if want_all:
         preds = [_any_of([p]) for p in patterns]
-        if cased:
-            return lambda rev: all(any(f(s) for s in rev.values(name, get)) for f in preds)
-        return lambda rev: all(any(f(s) for s in rev.lower(name, get)) for f in preds)
+
+        def every(rev: RuleEvent) -> bool:
+            vals = texts(rev)
+            if null and any(vals):
+                return False
+            return all(any(f(s) for s in vals) for f in preds)
+
+        return every
     f = _any_of(patterns) if patterns else (lambda s: False)
-    # A null value matches a missing or empty field.
     if null:
-        if cased:
-            return lambda rev: not any(rev.values(name, get)) or any(f(s) for s in rev.values(name, get))
-        return lambda rev: not any(rev.values(name, get)) or any(f(s) for s in rev.lower(name, get))
-    if cased:
-        return lambda rev: any(f(s) for s in rev.values(name, get))
+        def with_null(rev: RuleEvent) -> bool:
+            vals = texts(rev)
+            return not any(vals) or any(f(s) for s in vals)
+
+        return with_null
 
     def pred(rev: RuleEvent) -> bool:
-        for s in rev.lower(name, get):
+        for s in texts(rev):
             if f(s):
                 return True
         return False
@@ -337,26 +508,7 @@ def _combine(name: str, get: Any, patterns: list[Pattern], null: bool, want_all:
     return pred
 
 
-def _keywords(values: list[Any], mods: Iterable[str]) -> Pred:
-    mods = list(mods)
-    for m in mods:
-        if m not in ("all", "cased", "contains"):
-            raise RuleError(f"keyword search cannot take the {m!r} modifier")
-    cased = "cased" in mods
-    patterns = []
-    for v in values:
-        if isinstance(v, (dict, list)) or v is None:
-            raise RuleError(f"a keyword must be a string or number, got {v!r}")
-        toks = _tokens(v) if isinstance(v, str) else [str(v)]
-        patterns.append(Pattern([_STAR, *toks, _STAR], cased=cased))
-    if "all" in mods:
-        preds = [_any_of([p]) for p in patterns]
-        return lambda rev: all(any(f(s) for s in rev.keyword_text(cased=cased)) for f in preds)
-    f = _any_of(patterns)
-    return lambda rev: any(f(s) for s in rev.keyword_text(cased=cased))
-
-
-def _numeric(key: str, name: str, get: Any, values: list[Any], kind: str, want_all: bool) -> Pred:
+def _numeric(key: str, src: _Source, values: list[Any], kind: str, want_all: bool) -> Pred:
     nums = []
     for v in values:
         n = _number(v)
@@ -367,68 +519,79 @@ def _numeric(key: str, name: str, get: Any, values: list[Any], kind: str, want_a
         "lt": lambda a, b: a < b, "lte": lambda a, b: a <= b,
         "gt": lambda a, b: a > b, "gte": lambda a, b: a >= b,
     }[kind]
+    texts = src.texts(True)
 
     def pred(rev: RuleEvent) -> bool:
-        got = [x for x in (_number(s) for s in rev.values(name, get)) if x is not None]
+        got = [x for x in map(_number, texts(rev)) if x is not None]
+        if not got:
+            return False
         test = (lambda n: any(op(x, n) for x in got))
         return all(map(test, nums)) if want_all else any(map(test, nums))
 
     return pred
 
 
-def _cidr(key: str, name: str, get: Any, values: list[Any], want_all: bool) -> Pred:
+def _address(s: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        a = ipaddress.ip_address(s.strip())
+    except ValueError:
+        return None
+    if isinstance(a, ipaddress.IPv6Address) and a.ipv4_mapped is not None:
+        return a.ipv4_mapped
+    return a
+
+
+def _cidr(key: str, src: _Source, values: list[Any], want_all: bool) -> Pred:
     nets = []
     for v in values:
         try:
-            nets.append(ipaddress.ip_network(str(v), strict=False))
+            nets.append(ipaddress.ip_network(str(v).strip(), strict=False))
         except ValueError:
             raise RuleError(f"{key}: {v!r} is not a network") from None
+    texts = src.texts(True)
 
     def pred(rev: RuleEvent) -> bool:
-        addrs = []
-        for s in rev.values(name, get):
-            try:
-                addrs.append(ipaddress.ip_address(s))
-            except ValueError:
-                continue
+        addrs = [a for a in map(_address, texts(rev)) if a is not None]
+        if not addrs:
+            return False
         test = (lambda net: any(a.version == net.version and a in net for a in addrs))
         return all(map(test, nets)) if want_all else any(map(test, nets))
 
     return pred
 
 
-def _regex(key: str, name: str, get: Any, values: list[Any], mods: list[str], want_all: bool) -> Pred:
-    flags = 0
-    if "i" in mods or "ignorecase" in mods:
-        flags |= re.I
-    if "m" in mods or "multiline" in mods:
-        flags |= re.M
-    if "s" in mods or "dotall" in mods:
-        flags |= re.S
+def _regex(key: str, src: _Source, values: list[Any], flags: list[str], want_all: bool) -> Pred:
+    bits = 0
+    for f in flags:
+        bits |= _RE_FLAGS[f]
     rxs = []
     for v in values:
+        if v is None or isinstance(v, bool):
+            raise RuleError(f"{key}: {v!r} is not a regular expression")
         try:
-            rxs.append(re.compile(str(v), flags))
+            rxs.append(re.compile(str(v), bits))
         except re.error as exc:
             raise RuleError(f"{key}: bad regular expression {v!r}: {exc}") from None
+    texts = src.texts(True)  # re is case-sensitive unless `i`
 
     def pred(rev: RuleEvent) -> bool:
-        vals = rev.values(name, get)
+        vals = texts(rev)
         test = (lambda rx: any(rx.search(s) for s in vals))
         return all(map(test, rxs)) if want_all else any(map(test, rxs))
 
     return pred
 
 
-def _fieldref(key: str, name: str, get: Any, values: list[Any], kind: str | None,
+def _fieldref(key: str, src: _Source, values: list[Any], kind: str | None,
               want_all: bool, cased: bool) -> Pred:
-    refs = []
-    for v in values:
-        if not isinstance(v, str):
-            raise RuleError(f"{key}: fieldref takes field names")
-        refs.append((v, getter(v)))
     if kind not in (None, "contains", "startswith", "endswith"):
         raise RuleError(f"{key}: fieldref cannot be combined with {kind}")
+    mine = src.texts(cased)
+    refs = []
+    for v in values:
+        if not isinstance(v, str) or not v:
+            raise RuleError(f"{key}: fieldref takes field names, got {v!r}")
+        refs.append(_Source(v).texts(cased))
 
     def test(a: str, b: str) -> bool:
         if kind == "contains":
@@ -440,11 +603,10 @@ def _fieldref(key: str, name: str, get: Any, values: list[Any], kind: str | None
         return a == b
 
     def pred(rev: RuleEvent) -> bool:
-        mine = rev.values(name, get) if cased else rev.lower(name, get)
+        have = mine(rev)
 
-        def one(ref: tuple[str, Any]) -> bool:
-            other = rev.values(*ref) if cased else rev.lower(*ref)
-            return any(test(a, b) for a in mine for b in other)
+        def one(other: Texts) -> bool:
+            return any(test(a, b) for a in have for b in other(rev))
 
         return all(map(one, refs)) if want_all else any(map(one, refs))
 
@@ -470,9 +632,9 @@ def _search_identifier(ident: str, body: Any) -> Pred:
             return lambda rev: any(p(rev) for p in alts)
         if any(isinstance(x, (dict, list)) for x in body):
             raise RuleError(f"{ident}: a list mixes maps and keywords")
-        return _keywords(body, [])
+        return _field_item("", body)
     if isinstance(body, (str, int, float)) and not isinstance(body, bool):
-        return _keywords([body], [])
+        return _field_item("", [body])
     raise RuleError(f"{ident}: cannot use {type(body).__name__} as a search")
 
 
@@ -501,7 +663,8 @@ _COND_TOKEN = re.compile(r"\s*(\(|\)|\||[^\s()|]+)")
 
 
 class _Condition:
-    """Recursive-descent parser of a Sigma condition into a predicate."""
+    """Recursive-descent parser of a Sigma condition into a predicate.
+    Precedence, loosest first: or, and, not, `x of y`, parentheses."""
 
     def __init__(self, text: str, searches: dict[str, Pred]) -> None:
         self.text = text
@@ -520,6 +683,10 @@ class _Condition:
 
     def peek(self) -> str | None:
         return self.toks[self.i] if self.i < len(self.toks) else None
+
+    def peek_word(self) -> str | None:
+        tok = self.peek()
+        return None if tok is None else tok.lower()
 
     def take(self) -> str:
         tok = self.peek()
@@ -542,7 +709,7 @@ class _Condition:
 
     def or_expr(self) -> Pred:
         parts = [self.and_expr()]
-        while self.peek() is not None and self.peek().lower() == "or":  # type: ignore[union-attr]
+        while self.peek_word() == "or":
             self.take()
             parts.append(self.and_expr())
         if len(parts) == 1:
@@ -551,7 +718,7 @@ class _Condition:
 
     def and_expr(self) -> Pred:
         parts = [self.not_expr()]
-        while self.peek() is not None and self.peek().lower() == "and":  # type: ignore[union-attr]
+        while self.peek_word() == "and":
             self.take()
             parts.append(self.not_expr())
         if len(parts) == 1:
@@ -562,8 +729,7 @@ class _Condition:
         return lambda rev: all(p(rev) for p in parts)
 
     def not_expr(self) -> Pred:
-        tok = self.peek()
-        if tok is not None and tok.lower() == "not":
+        if self.peek_word() == "not":
             self.take()
             inner = self.not_expr()
             return lambda rev: not inner(rev)
@@ -574,15 +740,15 @@ class _Condition:
         low = tok.lower()
         if tok == "(":
             inner = self.or_expr()
-            if self.take() != ")":
+            if self.peek() != ")":
                 raise RuleError(f"condition {self.text!r}: missing ')'")
+            self.take()
             return inner
         if tok == ")":
             raise RuleError(f"condition {self.text!r}: unexpected ')'")
         if low in ("and", "or"):
             raise RuleError(f"condition {self.text!r}: {tok!r} needs something before it")
-        nxt = self.peek()
-        if nxt is not None and nxt.lower() == "of" and (low in ("all", "any") or low.isdigit()):
+        if self.peek_word() == "of" and (low in ("all", "any") or low.isdigit()):
             self.take()
             return self.quantified(low, self.take())
         pred = self.searches.get(tok)
@@ -591,19 +757,22 @@ class _Condition:
         return pred
 
     def quantified(self, quant: str, target: str) -> Pred:
+        if quant.isdigit() and int(quant) == 0:
+            raise RuleError(f"condition {self.text!r}: '0 of' means nothing; use 1 of or all of")
         if target == "them":
             names = [n for n in self.searches if not n.startswith("_")]
         else:
             rx = re.compile(
                 "".join(".*" if ch == "*" else re.escape(ch) for ch in target) + r"\Z", re.S
             )
-            names = [n for n in self.searches if rx.match(n)]
+            hidden_ok = target.startswith("_")
+            names = [n for n in self.searches if rx.match(n) and (hidden_ok or not n.startswith("_"))]
         if not names:
             raise RuleError(f"condition {self.text!r}: {target!r} matches no search identifier")
         preds = [self.searches[n] for n in names]
         if quant == "all":
             return lambda rev: all(p(rev) for p in preds)
         need = 1 if quant == "any" else int(quant)
-        if need <= 1:
+        if need == 1:
             return lambda rev: any(p(rev) for p in preds)
         return lambda rev: sum(1 for p in preds if p(rev)) >= need
