@@ -13,6 +13,7 @@ and its decoded form, so a field may have more than one candidate.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Callable
 from urllib.parse import unquote, unquote_plus
 
@@ -147,12 +148,52 @@ def _path(ev: dict[str, Any]) -> Any:
     return None if url is None else _path_forms(url)
 
 
-def _extra(key: str) -> Callable[[dict[str, Any]], Any]:
-    def get(ev: dict[str, Any]) -> Any:
-        extra = ev.get("extra")
-        return extra.get(key) if isinstance(extra, dict) else None
+_HEX_RE = re.compile(r"(?:[0-9A-Fa-f]{2})+\Z")
 
-    return get
+
+def _audit_arg(ev: dict[str, Any], key: str, value: Any) -> str | None:
+    """One value of an auditd record as the program saw it: auditd writes a
+    value hex-encoded (unquoted) when it holds spaces, quotes or control
+    characters, and quoted otherwise; the parser has removed the quotes, so the
+    record's text tells which it was."""
+    if not isinstance(value, str) or not value:
+        return None
+    msg = ev.get("message") or ev.get("raw") or ""
+    if f'{key}="' in msg or f"{key}='" in msg or not _HEX_RE.match(value):
+        return value
+    try:
+        text = bytes.fromhex(value).decode("utf-8", "replace")
+    except ValueError:
+        return value
+    return text.replace("\x00", " ").strip()
+
+
+def _command(ev: dict[str, Any]) -> Any:
+    """The command line of an event: sudo's COMMAND=, a cron job's command, or
+    for auditd records the USER_CMD `cmd`, the EXECVE arguments a0..aN joined
+    by spaces, or the PROCTITLE (hex-encoded values decoded)."""
+    extra = ev.get("extra")
+    if not isinstance(extra, dict):
+        return None
+    cmd = extra.get("command")
+    if cmd is not None or ev.get("app") != "auditd":
+        return cmd
+    typ = extra.get("type")
+    if typ == "USER_CMD":
+        return _audit_arg(ev, "cmd", extra.get("cmd"))
+    if typ == "EXECVE":
+        args = []
+        for i in range(1024):
+            key = f"a{i}"
+            if key not in extra:
+                break
+            arg = _audit_arg(ev, key, extra[key])
+            if arg is not None:
+                args.append(arg)
+        return " ".join(args) or None
+    if typ == "PROCTITLE":
+        return _audit_arg(ev, "proctitle", extra.get("proctitle"))
+    return None
 
 
 def _http_host(ev: dict[str, Any]) -> Any:
@@ -203,8 +244,8 @@ FIELD_MAP.update({
     "TargetUser": _col("target_user"),
     "SourceIp": _col("src_ip"),
     "SourcePort": _col("src_port"),
-    "COMMAND": _extra("command"),
-    "CommandLine": _extra("command"),
+    "COMMAND": _command,
+    "CommandLine": _command,
 })
 
 
