@@ -24,6 +24,13 @@ Where the semantics legitimately differ:
 2. Logsource routing is ours: both sides are compared on the events the rule's
    logsource admits (`Rule.sees`), the SQL result is restricted to them.
 
+Differences in semantics the corpus does not exercise (none of its events
+reaches them; were one to, it would show up here as a failure to look at):
+- `field: null` is `IS NULL` in SQL; ours also matches an empty string.
+- `cidr` is a set of LIKE prefixes in SQL; ours parses the address, so it also
+  matches an IPv4-mapped IPv6 address (`::ffff:10.0.0.1` in 10.0.0.0/8).
+- SQLite's NOCASE and LIKE fold ASCII letters only; ours lower-cases Unicode.
+
 Any other disagreement fails the test, listing rule, form, event and line.
 Rules the backend cannot convert are skipped, counted and listed. The same
 comparison runs on the project's shipped rules (`rules/`), which fire far more
