@@ -737,9 +737,6 @@ def test_bad_yaml_reports_the_line(tmp_path: Path) -> None:
     assert m and 4 <= int(m.group(1)) <= 6, err.reason
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "prefilter.py _tree_gate resolves `x of pattern*` over every identifier, `_` ones included, "
-    "so `all of *` may be gated on a `_` search the condition does not use and hide a match"))
 def test_prefilter_agrees_on_underscore_identifiers(tmp_path: Path) -> None:
     from soc_tui.detect.engine import Engine
 

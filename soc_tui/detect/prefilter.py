@@ -23,7 +23,7 @@ import ahocorasick
 
 from soc_tui.detect.fields import RuleEvent, getter
 from soc_tui.detect.loader import Rule
-from soc_tui.detect.sigma import _STAR, _ONE, _tokens  # the one wildcard splitter
+from soc_tui.detect.sigma import _ONE, _STAR, _tokens, quantified_names
 
 KEYWORDS = "\x00keywords"  # the pseudo-field of keyword searches (the raw line)
 MIN_LITERAL = 2  # shorter literals gate nothing useful
@@ -169,11 +169,7 @@ def _tree_gate(tree: Any, searches: dict[str, Gate | None]) -> Gate | None:
     if kind == "or":
         return _union([_tree_gate(t, searches) for t in tree[1]])
     quant, target = tree[1], tree[2]
-    if target == "them":
-        names = [n for n in searches if not n.startswith("_")]
-    else:
-        rx = re.compile("".join(".*" if c == "*" else re.escape(c) for c in target) + r"\Z", re.S)
-        names = [n for n in searches if rx.match(n)]
+    names = quantified_names(target, list(searches))
     parts = [searches.get(n) for n in names]
     if quant == "all":
         return _best(parts)

@@ -662,6 +662,17 @@ def compile_detection(detection: Any) -> Pred:
 _COND_TOKEN = re.compile(r"\s*(\(|\)|\||[^\s()|]+)")
 
 
+def quantified_names(target: str, names: list[str]) -> list[str]:
+    """The search identifiers `x of target` covers: `them` is every identifier
+    not starting with `_`; a pattern (with `*`) leaves those out too unless it
+    starts with `_` itself."""
+    if target == "them":
+        return [n for n in names if not n.startswith("_")]
+    rx = re.compile("".join(".*" if ch == "*" else re.escape(ch) for ch in target) + r"\Z", re.S)
+    hidden_ok = target.startswith("_")
+    return [n for n in names if rx.match(n) and (hidden_ok or not n.startswith("_"))]
+
+
 class _Condition:
     """Recursive-descent parser of a Sigma condition into a predicate.
     Precedence, loosest first: or, and, not, `x of y`, parentheses."""
@@ -759,14 +770,7 @@ class _Condition:
     def quantified(self, quant: str, target: str) -> Pred:
         if quant.isdigit() and int(quant) == 0:
             raise RuleError(f"condition {self.text!r}: '0 of' means nothing; use 1 of or all of")
-        if target == "them":
-            names = [n for n in self.searches if not n.startswith("_")]
-        else:
-            rx = re.compile(
-                "".join(".*" if ch == "*" else re.escape(ch) for ch in target) + r"\Z", re.S
-            )
-            hidden_ok = target.startswith("_")
-            names = [n for n in self.searches if rx.match(n) and (hidden_ok or not n.startswith("_"))]
+        names = quantified_names(target, list(self.searches))
         if not names:
             raise RuleError(f"condition {self.text!r}: {target!r} matches no search identifier")
         preds = [self.searches[n] for n in names]
