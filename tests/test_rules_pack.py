@@ -312,6 +312,7 @@ SAMPLES: dict[str, tuple[list[list[str]], list[list[str]]]] = {
             sl(0, "crontab[6003]", "(root) DELETE (root)"),
             sl(0, "cron[812]", "(root) RELOAD (crontabs/root)"),
             sl(0, "cron[812]", "(*system*) RELOAD (/etc/crontab)"),
+            sl(0, "crond[1204]", "(root) RELOAD (/var/spool/cron/root)"),  # cronie
         ),
         one_each(
             sl(0, "CRON[6001]", "(root) CMD (   cd / && run-parts --report /etc/cron.hourly)"),
