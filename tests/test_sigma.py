@@ -752,9 +752,6 @@ def test_prefilter_agrees_on_underscore_identifiers(tmp_path: Path) -> None:
     assert rule in Engine(rs).route(rev).candidates(rev)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "fields.decoded_forms applies `+` -> space on every decoding round, so a `+` that decoding "
-    "produced from %2B becomes a space: '/x?q=1%2B1' decodes to '/x?q=1 1', not '/x?q=1+1'"))
 def test_an_encoded_plus_in_the_query_decodes_to_a_plus() -> None:
     e = access("/calc?q=1%2B1")
     assert matches({"cs-uri-query|contains": "q=1+1"}, e)

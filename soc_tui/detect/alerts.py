@@ -41,6 +41,7 @@ class Alert:
     evidence: list[int] = field(default_factory=list)  # every evidence event id
     new_evidence: list[int] = field(default_factory=list)  # not yet stored
     dirty: bool = True  # changed since last stored
+    known: set[int] = field(default_factory=set, repr=False)  # evidence, as a set
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -112,8 +113,11 @@ class Deduper:
             alert.count += 1
             alert.last_seen = max(alert.last_seen, hit.ts)
             alert.first_seen = min(alert.first_seen, hit.ts)
-            known = set(alert.evidence)
+            known = alert.known
+            if len(known) != len(alert.evidence):
+                known.update(alert.evidence)
             fresh = [i for i in hit.evidence if i not in known]
+            known.update(fresh)
             alert.evidence.extend(fresh)
             alert.new_evidence.extend(fresh)
             alert.dirty = True

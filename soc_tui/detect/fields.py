@@ -107,10 +107,12 @@ def logsource_matches(product: str | None, service: str | None, category: str | 
 
 
 def decoded_forms(text: str, *, plus: bool) -> str:
-    """`text` percent-decoded repeatedly until stable (`+` as space when `plus`)."""
+    """`text` percent-decoded repeatedly until stable. With `plus` (a query),
+    a `+` written in the text is a space; one that decoding produced (from
+    `%2B`) stays a plus."""
     out = text
-    for _ in range(8):
-        nxt = unquote_plus(out) if plus else unquote(out)
+    for round_ in range(8):
+        nxt = unquote_plus(out) if plus and round_ == 0 else unquote(out)
         if nxt == out:
             break
         out = nxt
@@ -305,13 +307,17 @@ class RuleEvent:
         by the caller (a compiled rule)."""
         got = self._values.get(name)
         if got is None:
-            got = self._values[name] = as_strings(get(self.ev))
+            v = get(self.ev)
+            got = self._values[name] = (v,) if v.__class__ is str else as_strings(v)
         return got
 
     def lower(self, name: str, get: Callable[[dict[str, Any]], Any]) -> tuple[str, ...]:
         got = self._lower.get(name)
         if got is None:
-            got = self._lower[name] = tuple(v.lower() for v in self.values(name, get))
+            vals = self.values(name, get)
+            got = self._lower[name] = (
+                (vals[0].lower(),) if len(vals) == 1 else tuple(v.lower() for v in vals)
+            )
         return got
 
     def keyword_text(self, *, cased: bool = False) -> tuple[str, ...]:

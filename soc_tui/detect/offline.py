@@ -21,9 +21,17 @@ from soc_tui.model import Event
 from soc_tui.parse import LineParser
 
 
+_FIELDS = tuple(f.name for f in dataclasses.fields(Event))
+
+
 def event_dict(ev: Event) -> dict[str, Any]:
-    """An Event as the engine sees it (the same keys the store's reader gives)."""
-    return {f.name: getattr(ev, f.name) for f in dataclasses.fields(ev)}
+    """An Event as the engine sees it: the keys and values the store's reader
+    gives back for it (a line without a separate message reads back with the
+    raw line as its message)."""
+    d = {name: getattr(ev, name) for name in _FIELDS}
+    if d["message"] is None:
+        d["message"] = d["raw"]
+    return d
 
 
 def read_lines(path: str | Path) -> Iterator[str]:

@@ -28,7 +28,11 @@ from soc_tui.detect.sigma import _ONE, _STAR, _tokens, quantified_names
 KEYWORDS = "\x00keywords"  # the pseudo-field of keyword searches (the raw line)
 MIN_LITERAL = 2  # shorter literals gate nothing useful
 
-Gate = frozenset  # of (field name, literal)
+Gate = frozenset  # of (field name, literal, exact): exact means the field equals it
+# Fields with few distinct values gate poorly (most events pass them): an AND
+# gates on another part when it can.
+WEAK_FIELDS = {"outcome", "level", "http_method", "cs-method", "sc-status", "http_status",
+               "repeat", "flags"}
 
 _SAFE_MODS = {"contains", "startswith", "endswith", "all", "cased"}
 _COND_TOKEN = re.compile(r"\s*(\(|\)|[^\s()]+)")
@@ -96,17 +100,22 @@ def parse_condition(text: str) -> Any:
 # -- gates ---------------------------------------------------------------------------
 
 
-def _literal(value: Any) -> str | None:
-    """The longest literal piece a value's match must contain (lower-cased)."""
+def _literal(value: Any) -> tuple[str, bool] | None:
+    """The longest literal piece a value's match must contain (lower-cased), and
+    whether it is the whole value (no wildcards: the field must equal it)."""
     if isinstance(value, bool) or value is None or isinstance(value, (dict, list)):
         return None
+    exact = isinstance(value, str)
     if not isinstance(value, str):
         value = str(value)
-    pieces = [t for t in _tokens(value) if t is not _STAR and t is not _ONE]
+    toks = _tokens(value)
+    pieces = [t for t in toks if t is not _STAR and t is not _ONE]
     if not pieces:
         return None
     best = max(pieces, key=len).lower()
-    return best if len(best) >= MIN_LITERAL else None
+    if len(best) < MIN_LITERAL:
+        return None
+    return best, exact and len(toks) == 1
 
 
 def _item_gate(key: str, value: Any) -> Gate | None:
@@ -115,13 +124,17 @@ def _item_gate(key: str, value: Any) -> Gate | None:
         return None
     values = value if isinstance(value, list) else [value]
     field = KEYWORDS if name == "" else name
+    plain = field != KEYWORDS and not (set(mods) - {"cased"})
     lits = [_literal(v) for v in values]
     if "all" in mods:
         good = [x for x in lits if x]
-        return Gate({(field, max(good, key=len))}) if good else None
+        if not good:
+            return None
+        lit = max(good, key=lambda x: len(x[0]))
+        return Gate({(field, lit[0], plain and lit[1])})
     if not lits or any(x is None for x in lits):
         return None
-    return Gate((field, x) for x in lits)
+    return Gate((field, x[0], plain and x[1]) for x in lits)  # type: ignore[index]
 
 
 def _search_gate(body: Any) -> Gate | None:
@@ -134,10 +147,10 @@ def _search_gate(body: Any) -> Gate | None:
             lits = [_literal(v) for v in body]
             if any(x is None for x in lits):
                 return None
-            return Gate((KEYWORDS, x) for x in lits)
+            return Gate((KEYWORDS, x[0], False) for x in lits)  # type: ignore[index]
         return None
     lit = _literal(body)
-    return Gate({(KEYWORDS, lit)}) if lit else None
+    return Gate({(KEYWORDS, lit[0], False)}) if lit else None
 
 
 def _best(gates: list[Gate | None]) -> Gate | None:
@@ -145,7 +158,13 @@ def _best(gates: list[Gate | None]) -> Gate | None:
     good = [g for g in gates if g]
     if not good:
         return None
-    return max(good, key=lambda g: (min(len(lit) for _, lit in g), -len(g)))
+
+    def score(g: Gate) -> tuple[int, int, int, int]:
+        strong = not any(f in WEAK_FIELDS for f, _, _ in g)
+        exact = all(e for _, _, e in g)
+        return (strong, min(len(lit) for _, lit, _ in g), exact, -len(g))
+
+    return max(good, key=score)
 
 
 def _union(gates: list[Gate | None]) -> Gate | None:
@@ -202,23 +221,32 @@ def rule_gate(rule: Rule) -> Gate | None:
 
 
 class Route:
-    """The rules of one logsource shape, with the automata that gate them."""
+    """The rules of one logsource shape, with the lookups that gate them: a
+    dict per field for exact gates, an Aho-Corasick automaton per field for
+    substring gates."""
 
     def __init__(self, rules: list[Rule], gates: dict[int, Gate | None]) -> None:
         self.rules = rules
         self.always: list[int] = []
-        by_field: dict[str, dict[str, set[int]]] = {}
+        exact: dict[str, dict[str, set[int]]] = {}
+        within: dict[str, dict[str, set[int]]] = {}
         for i, rule in enumerate(rules):
             gate = gates.get(id(rule))
             if not gate:
                 self.always.append(i)
                 continue
-            for field, lit in gate:
-                by_field.setdefault(field, {}).setdefault(lit, set()).add(i)
+            for field, lit, is_exact in gate:
+                table = exact if is_exact else within
+                table.setdefault(field, {}).setdefault(lit, set()).add(i)
+        Scan = tuple[str, Callable[[dict[str, Any]], Any] | None, Any]
+        self.exact: list[Scan] = [
+            (field, getter(field), {lit: tuple(sorted(idx)) for lit, idx in lits.items()})
+            for field, lits in exact.items()
+        ]
         # Fields read by the same getter (cs-uri-query, cs-uri, c-uri) scan once.
-        self.scans: list[tuple[str, Callable[[dict[str, Any]], Any] | None, Any]] = []
+        self.scans: list[Scan] = []
         merged: dict[Any, tuple[str, dict[str, set[int]]]] = {}
-        for field, lits in by_field.items():
+        for field, lits in within.items():
             get = None if field == KEYWORDS else getter(field)
             slot = merged.setdefault(get if get is not None else KEYWORDS, (field, {}))
             for lit, idx in lits.items():
@@ -229,15 +257,21 @@ class Route:
                 auto.add_word(lit, tuple(sorted(idx)))
             auto.make_automaton()
             self.scans.append((field, None if get_key == KEYWORDS else get_key, auto))
-        self.all_gated = not self.always
 
     def candidates(self, rev: RuleEvent) -> list[Rule]:
         """The rules whose gate the event passes (plus the ungated), in order."""
         hit: set[int] = set(self.always)
+        for field, get, table in self.exact:
+            for text in rev.lower(field, get):  # type: ignore[arg-type]
+                idx = table.get(text)
+                if idx:
+                    hit.update(idx)
         for field, get, auto in self.scans:
             texts = rev.keyword_text() if get is None else rev.lower(field, get)
             for text in texts:
                 for _, idx in auto.iter(text):
                     hit.update(idx)
+        if not hit:
+            return []
         rules = self.rules
         return [rules[i] for i in sorted(hit)]
