@@ -136,6 +136,60 @@ def test_headless_pam_prefix():
     assert (ev.action, ev.src_ip, ev.extra["ruser"]) == ("pam_auth_failure", "192.168.1.1", "sample-user")
 
 
+# PAM writes `... ruser=R rhost=H[  user=U]` with R and U as the client sent them:
+# the real rhost is the one that ends the line or comes right before ` user=`,
+# user is the whole rest of the line (fail2ban pam-generic "Injecting on username").
+@pytest.mark.parametrize(
+    "line,action,user,src_ip,ruser",
+    [
+        ("Mar  7 18:53:20 bar sshd[1556]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 "
+         "tty=ssh ruser= rhost=192.0.2.113  user=rda rhost=10.0.0.1",
+         "pam_auth_failure", "rda rhost=10.0.0.1", "192.0.2.113", None),
+        ("Mar  7 18:53:20 bar sshd[1556]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 "
+         "tty=ssh ruser= rhost=192.0.2.113  user=rda",
+         "pam_auth_failure", "rda", "192.0.2.113", None),
+        ("Mar  7 18:53:21 bar sshd[1557]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 "
+         "tty=ssh ruser= rhost=192.0.2.114  user=root ",
+         "pam_auth_failure", "root", "192.0.2.114", None),
+        ("Jul 19 18:11:50 srv2 daemon: pam_unix(auth): authentication failure; logname= uid=0 euid=0 tty=xxx "
+         "ruser=test rhost=192.0.2.151 rhost=192.0.2.1",
+         "pam_auth_failure", None, "192.0.2.1", "test rhost=192.0.2.151"),
+        ("Jul 19 18:11:52 srv2 daemon: pam_unix(auth): authentication failure; logname= uid=0 euid=0 tty=xxx "
+         "ruser= rhost=192.0.2.2 user=test rhost=192.0.2.152",
+         "pam_auth_failure", "test rhost=192.0.2.152", "192.0.2.2", None),
+        # an FTP daemon puts the client's name in ruser and user: the reading where they agree
+        ("Jul 19 18:11:53 srv2 vsftpd: pam_unix(vsftpd:auth): authentication failure; logname= uid=0 euid=0 "
+         "tty=ftp ruser=x rhost=10.0.0.1 user=y rhost=192.0.2.3 user=x rhost=10.0.0.1 user=y",
+         "pam_auth_failure", "x rhost=10.0.0.1 user=y", "192.0.2.3", "x rhost=10.0.0.1 user=y"),
+        ("Mar  7 18:53:22 bar sshd[1558]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 "
+         "tty=ssh ruser=rda rhost=192.0.2.113 [preauth]",
+         "pam_auth_failure", None, "192.0.2.113", "rda"),
+        ("Mar  7 18:53:23 bar sshd[1559]: PAM 2 more authentication failures; logname= uid=0 euid=0 tty=ssh "
+         "ruser= rhost=192.0.2.115  user=rda rhost=10.0.0.1",
+         None, "rda rhost=10.0.0.1", "192.0.2.115", None),
+        ("Mar  7 18:53:24 bar vsftpd[1560]: pam_unix(vsftpd:auth): 2 more authentication failures; logname= "
+         "uid=0 euid=0 tty=ftp "
+         "ruser= rhost=192.0.2.116  user=root rhost=10.0.0.1",
+         None, "root rhost=10.0.0.1", "192.0.2.116", None),
+    ],
+)
+def test_pam_failure_fields_are_not_injectable(line, action, user, src_ip, ruser):
+    ev = parse(line)
+    assert (ev.action, ev.user, ev.src_ip, (ev.extra or {}).get("ruser")) == (action, user, src_ip, ruser)
+    if action:
+        assert ev.outcome == "failure"
+
+
+def test_pam_without_service_in_parentheses():
+    ev = parse("Jul 19 18:11:50 srv2 daemon: pam_unix(auth): authentication failure; logname= uid=0 euid=0 "
+               "tty=xxx ruser=test rhost=192.0.2.1")
+    assert (ev.action, ev.outcome, ev.src_ip, ev.extra["ruser"], ev.extra["tty"]) == (
+        "pam_auth_failure", "failure", "192.0.2.1", "test", "xxx")
+    assert (ev.extra["pam_module"], ev.extra["pam_service"]) == ("pam_unix", "daemon")
+    ev = parse("Jul 19 18:11:51 srv2 login[7]: pam_unix(session): session opened for user bob(uid=1000) by LOGIN(uid=0)")
+    assert (ev.action, ev.user) == ("session_opened", "bob")
+
+
 # ---------------------------------------------------------- sudo / su -------
 def test_sudo_command_with_escapes_and_spaces():
     ev = parse("Feb  9 21:19:40 precise32 sudo:  vagrant : TTY=pts/0 ; PWD=/home/vagrant ; USER=root ; "

@@ -51,7 +51,7 @@ Action vocabulary (Event.action; outcome is success / failure / unknown):
                                 Address A maps to N, but this does not map back (unknown)
     ssh_session_opened / ssh_session_closed      pam_unix(sshd:session)
   pam (any program):
-    pam_auth_failure            pam_xxx(svc:auth): authentication failure; ... (not sudo)
+    pam_auth_failure            pam_xxx(svc:auth) / pam_xxx(auth): authentication failure; ... (not sudo)
     session_opened / session_closed              pam sessions of other services, systemd-logind
   sudo:
     sudo_command                user : TTY=.. ; PWD=.. ; USER=.. ; COMMAND=.. (success)

@@ -14,6 +14,13 @@ Who is who:
   su/sudo sessions put the invoking user (the `by X` part) in `user` and the
   session's account in `target_user`.
 
+PAM failure lines (`authentication failure; logname= uid= euid= tty= ruser=
+rhost= [user=]`, `N more authentication failures; ...`) are read by
+`pam_fields`: PAM writes the fields in that order and copies ruser and user as
+the application gave them, so both may be the client's text (sshd puts the
+login name in user, FTP daemons in ruser and user) with spaces and `rhost=` in
+it. user is the rest of the line, never split into fields.
+
 The account tools' messages and the simple cron/logind ones are table rows
 (`table.rule`), tried in order; the others are written out.
 """
@@ -28,8 +35,13 @@ from .table import first, rule
 from .util import add_extra, decode_octal_escapes, set_peer, strip_uid
 
 # ---------------------------------------------------------------- PAM ------
-_PAM_RE = re.compile(r"\(?(pam_[\w-]+)(?:\(([^:()]*):(\w+)\))?\)?:? ?(.*)$", re.S)
+# `pam_unix(sshd:auth): `, `pam_unix(auth): ` (no service), `pam_unix: `, `(pam_unix) `
+_PAM_RE = re.compile(r"\(?(pam_[\w-]+)(?:\((?:([^:()]*):)?(\w+)\))?\)?:? ?(.*)$", re.S)
 _KV_RE = re.compile(r"(\w+)=(\S*)")
+_RUSER_RE = re.compile(r"(?<!\S)ruser=")
+_RHOST_RE = re.compile(r"(?<!\S)rhost=(\S*)")
+_USER_RE = re.compile(r"(?<!\S)user=")
+_PAM_TAIL_RE = re.compile(r"\s+user=(.*)|\s*$", re.S)
 _SESSION_RE = re.compile(
     r"session (opened|closed) for user (\S+?)(?:\(uid=\d+\))?(?: by (\S*))?\s*$"
 )
@@ -48,10 +60,61 @@ _SESSION_ACTIONS = {
 }
 
 
+def pam_fields(body: str) -> dict[str, str]:
+    """The key=value fields of a PAM failure line (values may be empty).
+
+    PAM writes `logname=.. uid=.. euid=.. tty=.. ruser=R rhost=H[  user=U]`,
+    and R and U are whatever the application passed (the client's login name
+    for sshd's U, an FTP daemon's R and U), spaces and `rhost=` included. So
+    the real rhost is a `rhost=` token that ends the line or is followed by
+    ` user=`; user is all the rest of the line after that, ruser all the text
+    between `ruser=` and it. When more than one `rhost=` fits, the reading
+    where ruser equals user wins (the FTP daemons put the same name in
+    both), else the first one (sshd's ruser is empty, so its `user=` comes
+    right after the real rhost). The fields before `ruser=` are PAM's own
+    and take their first occurrence. A line that does not have this shape
+    (text after rhost, no rhost) gets the first occurrence of every key up
+    to the first `user=`, and user the rest of the line.
+    """
+    r = _RUSER_RE.search(body)
+    start = 0 if r is None else r.end()
+    best = None  # (where PAM's own fields end, ruser, rhost, user)
+    for m in _RHOST_RE.finditer(body, start):
+        t = _PAM_TAIL_RE.match(body, m.end())
+        if t is None:
+            continue
+        ruser = None if r is None else body[start:m.start()].strip()
+        user = t.group(1)
+        cand = (m.start() if r is None else r.start(), ruser, m.group(1),
+                None if user is None else user.strip())
+        if best is None:
+            best = cand
+        if ruser and ruser == cand[3]:
+            best = cand
+            break
+    kv: dict[str, str] = {}
+    if best is not None:
+        head_end, ruser, rhost, user = best
+    else:
+        u = _USER_RE.search(body, start)
+        head_end = len(body) if u is None else u.start()
+        ruser = rhost = None
+        user = None if u is None else body[u.end():].strip()
+    for k, v in _KV_RE.findall(body, 0, head_end):
+        kv.setdefault(k, v)
+    if ruser is not None:
+        kv["ruser"] = ruser
+    if rhost is not None:
+        kv["rhost"] = rhost
+    if user is not None:
+        kv["user"] = user
+    return kv
+
+
 def pam_body(ev: Event, service: str | None, body: str) -> None:
     """Interpret the text after `pam_unix(service:type): ` (or a headless old-style one)."""
     if body.startswith("authentication failure"):
-        kv = dict(_KV_RE.findall(body))
+        kv = pam_fields(body)
         user = kv.get("user") or None
         ruser = kv.get("ruser") or None
         logname = kv.get("logname") or None
@@ -99,7 +162,7 @@ def pam_body(ev: Event, service: str | None, body: str) -> None:
     if body[:1].isdigit() and " more authentication failure" in body:
         # "2 more authentication failures; logname= ... rhost=H user=U" (a summary:
         # the individual failures were logged already, so no action)
-        kv = dict(_KV_RE.findall(body))
+        kv = pam_fields(body)
         ev.user = kv.get("user") or None
         if kv.get("rhost"):
             set_peer(ev, kv["rhost"])
@@ -541,5 +604,10 @@ SAMPLES: list[tuple[str, dict]] = [
     (
         "Jun 15 04:06:18 combo su(pam_unix)[21416]: session opened for user news by (uid=0)",
         {"app": "su", "action": "su_session_opened", "target_user": "news", "user": None},
+    ),
+    (
+        "Jul 19 18:11:50 srv2 daemon: pam_unix(auth): authentication failure; logname= uid=0 euid=0 tty=xxx ruser=test rhost=192.0.2.1",
+        {"app": "daemon", "action": "pam_auth_failure", "outcome": "failure", "src_ip": "192.0.2.1",
+         "extra.ruser": "test", "extra.pam_service": "daemon"},
     ),
 ]

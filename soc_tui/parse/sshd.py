@@ -24,7 +24,7 @@ import re
 
 from soc_tui.model import Event
 
-from .auth import pam_message
+from .auth import pam_fields, pam_message
 from .table import first, rule
 from .util import add_extra, set_peer
 
@@ -99,7 +99,6 @@ _PAM_ERR_RE = re.compile(
     r"PAM: (.*?) for (?:(?:illegal|invalid) user )?(.*?) from (\S+?)(?: via \S+)?\s*$"
 )
 _PAM_MORE_RE = re.compile(r"PAM (\d+) more authentication failures?;(.*)$")
-_KV_RE = re.compile(r"(\w+)=(\S*)")
 _INPUT_REQ_RE = re.compile(r"input_userauth_request: (?:invalid|illegal) user (.*?)(?: \[preauth\])?$")
 _POSTPONED_RE = re.compile(r"Postponed (\S+) for (?:invalid user |illegal user )?(.*?) from (\S+?) port (\d+)")
 _STARTING_RE = re.compile(r"Starting session: (.*?) for (\S+) from (\S+) port (\d+)")
@@ -251,7 +250,7 @@ def _pam_more(ev: Event, m: str) -> None:
     r = _PAM_MORE_RE.match(m)
     if r is None:
         return
-    kv = dict(_KV_RE.findall(r.group(2)))
+    kv = pam_fields(r.group(2))
     _user(ev, kv.get("user"))
     set_peer(ev, kv.get("rhost"))
     add_extra(ev, "more_failures", int(r.group(1)))
@@ -498,6 +497,10 @@ SAMPLES: list[tuple[str, dict]] = [
         "Mar  1 10:16:24 web-01 sshd[2324]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=203.0.113.24  user=root",
         {"action": "pam_auth_failure", "outcome": "failure", "user": "root",
          "src_ip": "203.0.113.24", "extra.pam_service": "sshd"},
+    ),
+    (
+        "Mar  1 10:16:24 web-01 sshd[2327]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=203.0.113.26  user=rda rhost=10.0.0.1",
+        {"action": "pam_auth_failure", "user": "rda rhost=10.0.0.1", "src_ip": "203.0.113.26"},
     ),
     (
         "Mar  1 10:16:25 web-01 sshd[2325]: pam_unix(sshd:session): session opened for user alice(uid=1000) by (uid=0)",
