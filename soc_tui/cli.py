@@ -190,9 +190,13 @@ def cmd_ingest(args: argparse.Namespace, config: Config, db: str) -> int:
     check_tz(args.tz, "--tz")
     files = _expand(args.paths)
     sources = [SourceConfig(p, args.host, args.tz, args.year, args.format) for p in files]
-    ruleset = None if args.no_rules else _load_ruleset(config, args.rules)
-    pipeline = Pipeline(db, sources, follow=False)
-    worker = _start_worker(db, ruleset) if ruleset is not None else None
+    rule_dirs = None if args.no_rules else _rule_dirs(config, args.rules)
+    worker = None if rule_dirs is None else _start_worker(db, _load_ruleset(config, rule_dirs))
+    # The parse process matches backlog events against the same rules; the
+    # worker continues from there on the batches the writer hands it.
+    pipeline = Pipeline(db, sources, follow=False,
+                        on_commit=worker.offer if worker else None,
+                        rule_paths=rule_dirs if worker else None)
     total = sum(_size(p) for p in files)
     show = sys.stderr.isatty() and not args.no_progress
     start = time.monotonic()
@@ -228,7 +232,7 @@ def cmd_ingest(args: argparse.Namespace, config: Config, db: str) -> int:
         f"unparsed {unparsed}  errors {errors}  seconds {seconds:.2f}"
     )
     if worker is not None:
-        print(f"rules {len(ruleset.all())}  events evaluated {worker.evaluated}  "
+        print(f"rules {len(worker.ruleset.all())}  events evaluated {worker.evaluated}  "
               f"alerts raised {worker.alerts_raised}")
     for err in pipeline.errors:
         print(f"soc-tui: error: {err}", file=sys.stderr)
@@ -342,8 +346,7 @@ def cmd_collect(args: argparse.Namespace, config: Config, db: str) -> int:
                 raise UserError(f"directory not found for source {src.spec}")
             if os.path.isdir(src.spec):
                 raise UserError(f"{src.spec} is a directory (give a glob like {src.spec}/*.log)")
-    ruleset = None if args.no_rules else _load_ruleset(config, args.rules)
-    pipeline = Pipeline(db, sources, follow=True, poll_interval=args.poll)
+    rule_dirs = None if args.no_rules else _rule_dirs(config, args.rules)
 
     async def run() -> None:
         stop = asyncio.Event()
@@ -356,7 +359,12 @@ def cmd_collect(args: argparse.Namespace, config: Config, db: str) -> int:
     from soc_tui.store.reader import StoreReader
 
     StoreReader(db).close()
-    worker = _start_worker(db, ruleset, poll_interval=0.1) if ruleset is not None else None
+    worker = None
+    if rule_dirs is not None:
+        worker = _start_worker(db, _load_ruleset(config, rule_dirs), poll_interval=0.1)
+    pipeline = Pipeline(db, sources, follow=True, poll_interval=args.poll,
+                        on_commit=worker.offer if worker else None,
+                        rule_paths=rule_dirs if worker else None)
     try:
         asyncio.run(run())
     finally:

@@ -29,6 +29,7 @@ its chunks, their order and their checkpoints), or import Textual.
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import signal
@@ -40,20 +41,52 @@ from concurrent.futures import Future
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+from soc_tui.model import Event
 from soc_tui.parse import LineParser
 from soc_tui.store.events import Rows, build_rows
 
 _ROOT = str(Path(__file__).resolve().parent.parent)
 _BOOT = (
     "import sys; sys.path.insert(0, sys.argv[3]); "
-    "from soc_tui.parse_worker import _child_main; _child_main(int(sys.argv[1]), int(sys.argv[2]))"
+    "from soc_tui.parse_worker import _child_main; "
+    "_child_main(int(sys.argv[1]), int(sys.argv[2]), sys.argv[4])"
 )
 
 
-def parse_rows(parser: LineParser, source: str, lines: list[tuple[str, int]], now: int) -> Rows:
-    """Parse one chunk's (text, flags) lines of `source` into rows, in order."""
+def parse_rows(
+    parser: LineParser,
+    source: str,
+    lines: list[tuple[str, int]],
+    now: int,
+    matcher: Matcher | None = None,
+) -> Rows:
+    """Parse one chunk's (text, flags) lines of `source` into rows, in order;
+    with a matcher, the rows also carry the detection rules each matches."""
     parse = parser.parse
-    return build_rows(source, (parse(text, flags, now) for text, flags in lines))
+    events = (parse(text, flags, now) for text, flags in lines)
+    if matcher is None:
+        return build_rows(source, events)
+    rows = build_rows(source, events, matcher.match)
+    rows.rules_digest = matcher.digest
+    return rows
+
+
+class Matcher:
+    """Stage 1 of the rule engine (which detection rules match an event), run
+    where the events are parsed so the rule worker only continues from there."""
+
+    def __init__(self, rule_paths: list[str]) -> None:
+        from soc_tui.detect.engine import Engine
+        from soc_tui.detect.loader import load_rules
+        from soc_tui.detect.offline import event_dict
+
+        ruleset = load_rules(list(rule_paths))
+        self.digest = ruleset.digest
+        self._engine = Engine(ruleset)
+        self._event_dict = event_dict
+
+    def match(self, ev: Event) -> tuple[str, ...]:
+        return tuple(r.rule_id for r in self._engine.match(self._event_dict(ev)))
 
 
 class WorkerError(Exception):
@@ -64,12 +97,15 @@ class WorkerError(Exception):
 class ParseWorker:
     """One parse child process; `submit` from any thread, results come in order."""
 
-    def __init__(self) -> None:
+    def __init__(self, rule_paths: list[str] | None = None) -> None:
+        """With `rule_paths`, the child also matches each event against those
+        rules (Rows.matches); it loads them itself."""
         req_r, req_w = os.pipe()
         res_r, res_w = os.pipe()
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-c", _BOOT, str(req_r), str(res_w), _ROOT],
+                [sys.executable, "-c", _BOOT, str(req_r), str(res_w), _ROOT,
+                 json.dumps(rule_paths)],
                 pass_fds=(req_r, res_w),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
@@ -174,13 +210,20 @@ class ParseWorker:
                 fut.set_exception(WorkerError(self._dead or "parse worker exited"))
 
 
-def _child_main(req_fd: int, res_fd: int) -> None:
+def _child_main(req_fd: int, res_fd: int, rule_paths: str = "null") -> None:
     """The child's loop: parse requests until the request pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     requests = Connection(req_fd, writable=False)
     replies = Connection(res_fd, readable=False)
     parsers: dict[str, LineParser] = {}
+    matcher: Matcher | None = None
+    paths = json.loads(rule_paths)
+    if paths:
+        try:
+            matcher = Matcher(paths)
+        except Exception:  # noqa: BLE001 - the rule worker then matches these events itself
+            matcher = None
     while True:
         try:
             data = requests.recv_bytes()
@@ -192,7 +235,7 @@ def _child_main(req_fd: int, res_fd: int) -> None:
             if parser is not None:
                 parsers[key] = parser
             reply = pickle.dumps(
-                ("ok", parse_rows(parsers[key], key, lines, now).packed()),
+                ("ok", parse_rows(parsers[key], key, lines, now, matcher).packed()),
                 protocol=pickle.HIGHEST_PROTOCOL,
             )
         except Exception as exc:  # noqa: BLE001 - reported to the parent

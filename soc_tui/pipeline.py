@@ -140,6 +140,8 @@ class Pipeline:
         on_batch: Callable[[Batch], None] | None = None,
         read_bytes: int = READ_BYTES,
         worker_backlog: int | None = WORKER_BACKLOG,
+        on_commit: Callable[[int, Batch], None] | None = None,
+        rule_paths: list[str] | None = None,
     ) -> None:
         self.db_path = db_path
         self.sources = sources
@@ -152,6 +154,10 @@ class Pipeline:
         self.on_batch = on_batch
         self.read_bytes = read_bytes
         self.worker_backlog = worker_backlog  # None: never use the parse worker
+        # Told (first id, batch) after each commit (the rule worker's `offer`).
+        self.on_commit = on_commit
+        # Rules the parse worker matches backlog events against (stage 1).
+        self.rule_paths = rule_paths
         self.health: dict[str, SourceHealth] = {}
         self.errors: list[str] = []
         self.events_written = 0
@@ -170,7 +176,7 @@ class Pipeline:
         self._stop = stop or asyncio.Event()
         self._queue = asyncio.Queue(maxsize=QUEUE_CHUNKS)
         self._worker_lock = asyncio.Lock()
-        self._writer = EventWriter(self.db_path)
+        self._writer = EventWriter(self.db_path, on_commit=self.on_commit)
         self._reader = StoreReader(self.db_path)
         batcher = asyncio.create_task(self._batcher())
         try:
@@ -303,7 +309,7 @@ class Pipeline:
         async with self._worker_lock:
             if self._worker is None and not self._worker_failed:
                 try:
-                    self._worker = await asyncio.to_thread(ParseWorker)
+                    self._worker = await asyncio.to_thread(ParseWorker, self.rule_paths)
                 except OSError:
                     self._worker_failed = True
         return None if self._worker_failed else self._worker

@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from logfiles import rotate
@@ -263,3 +264,72 @@ def test_sigkill_neither_misses_nor_repeats_alerts(tmp_path: Path, rules_dir: Pa
     assert summary(got) == summary(expected)
     assert got == expected
     assert any(k[0] == "t_success_after" for k in got)
+
+
+def _pipeline_alerts(tmp_path: Path, log: Path, rules_dir: Path, parse_rules: Path | None,
+                     name: str) -> set[tuple]:
+    """Ingest `log` through the pipeline with the parse process forced on (it
+    matches stage 1 against `parse_rules`) and the worker fed by the writer;
+    returns the stored alerts as keys."""
+    import asyncio
+
+    from soc_tui.config import SourceConfig
+    from soc_tui.detect.worker import RuleWorker
+    from soc_tui.pipeline import Pipeline
+    from soc_tui.store.reader import StoreReader
+
+    db = tmp_path / f"{name}.db"
+    StoreReader(str(db)).close()
+    worker = RuleWorker(str(db), load_rules([rules_dir]))
+    worker.start()
+    prematched = []
+
+    def offer(first: int, batch: Any) -> None:
+        prematched.extend(p.matches is not None for p in batch.written)
+        worker.offer(first, batch)
+
+    pipeline = Pipeline(str(db), [SourceConfig(str(log), None, "UTC", 2025, "auto")], follow=False,
+                        worker_backlog=0, batch_size=50, read_bytes=2048, on_commit=offer,
+                        rule_paths=[str(parse_rules)] if parse_rules else None)
+    asyncio.run(pipeline.run())
+    worker.stop(drain=True)
+    offered = worker.evaluated
+    worker.close()
+    assert offered == len(log.read_text().splitlines())
+    assert sum(prematched) > 10  # most of the file went through the parse process
+    reader = StoreReader(str(db), create=False)
+    try:
+        out = set()
+        for a in reader.alerts():
+            lines = tuple(e["raw"] for e in reader.events_by_id(a.event_ids))
+            out.add((a.rule_name, a.src_ip, a.user, a.count, lines))
+        return out
+    finally:
+        reader.close()
+
+
+def test_rules_matched_in_the_parse_process_raise_what_the_store_path_raises(
+    tmp_path: Path, rules_dir: Path
+) -> None:
+    rng = random.Random(4)
+    lines: list[str] = []
+    n = 0
+    for _ in range(60):
+        burst = _attack(n, f"192.0.2.{rng.randint(1, 6)}", rng.randint(1, 8),
+                        login=rng.random() < 0.4, user=rng.choice(["root", "admin", "bob"]))
+        lines += burst
+        n += len(burst) + rng.randint(0, 80)
+        lines.append(_line(n, "Connection closed by 198.51.100.1 port 22 [preauth]"))
+    log = tmp_path / "auth.log"
+    log.write_text("\n".join(lines) + "\n")
+    ref = run_files(load_rules([rules_dir]), [str(log)], year=2025, tz="UTC")
+    expected = {(a.rule_name, a.src_ip, a.user, a.count, tuple(ref.lines(a))) for a in ref.alerts}
+    assert any(k[0] == "t_success_after" for k in expected)
+    # Stage 1 in the parse process, with the worker's own rules.
+    assert _pipeline_alerts(tmp_path, log, rules_dir, rules_dir, "same") == expected
+    # The parse process loaded other rules (an edit in between): the worker
+    # notices the digest differs and matches those events itself.
+    other = tmp_path / "other-rules"
+    other.mkdir()
+    (other / "x.yml").write_text(RULES.replace("level: high", "level: medium"))
+    assert _pipeline_alerts(tmp_path, log, rules_dir, other, "other") == expected

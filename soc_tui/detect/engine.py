@@ -21,25 +21,41 @@ from __future__ import annotations
 import bisect
 import json
 from collections import Counter, deque
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Protocol
+from types import MappingProxyType
+from typing import Any, Callable, Iterable, Mapping, Protocol
 
 from soc_tui.detect.fields import RuleEvent, getter
 from soc_tui.detect.loader import Correlation, Rule, RuleBase, RuleSet
 from soc_tui.detect.prefilter import Route, rule_gate
 
 
-@dataclass
+_NO_GROUP: Mapping[str, Any] = MappingProxyType({})
+
+
 class Hit:
     """A rule or correlation matched. `event` is the (last) event that made it
     match; `group` the correlation's group-by values; `evidence` event ids."""
 
-    rule: RuleBase
-    ts: int
-    event: dict[str, Any]
-    evidence: list[int]
-    group: dict[str, Any] = field(default_factory=dict)
-    weight: int = 1
+    __slots__ = ("rule", "ts", "event", "evidence", "group", "weight")
+
+    def __init__(
+        self,
+        rule: RuleBase,
+        ts: int,
+        event: dict[str, Any],
+        evidence: list[int],
+        group: Mapping[str, Any] = _NO_GROUP,
+        weight: int = 1,
+    ) -> None:
+        self.rule = rule
+        self.ts = ts
+        self.event = event
+        self.evidence = evidence
+        self.group = group
+        self.weight = weight
+
+    def __repr__(self) -> str:
+        return f"Hit({self.rule.label!r}, ts={self.ts}, evidence={self.evidence})"
 
 
 class FirstSeen(Protocol):
@@ -78,6 +94,9 @@ def _event_id(ev: dict[str, Any]) -> list[int]:
 
 # -- correlation state -------------------------------------------------------------
 
+SWEEP_EVERY = 20_000  # hits between sweeps of idle correlation groups
+LATE_US = 3_600_000_000  # how late (event time) a hit may arrive and still see its group
+
 
 class _Window:
     """One group's sliding window of an event_count / value_count correlation."""
@@ -98,6 +117,11 @@ class _CorrState:
     def __init__(self, corr: Correlation) -> None:
         self.corr = corr
         self.groups: dict[tuple[Any, ...], Any] = {}
+        self.touched: dict[tuple[Any, ...], int] = {}  # group -> time of its last hit
+        self.newest = -(1 << 62)
+        self.fed = 0
+        self.counting = corr.kind in ("event_count", "value_count")
+        self.distinct = corr.kind == "value_count"
         self.span = corr.timespan_us
         # Per input: how to read each group-by field (and the value field).
         self.readers: list[list[Callable[[Hit], Any]]] = []
@@ -125,7 +149,11 @@ class _CorrState:
         return read
 
     def key(self, h: Hit, idx: int) -> tuple[Any, ...] | None:
-        vals = tuple(r(h) for r in self.readers[idx])
+        readers = self.readers[idx]
+        if len(readers) == 1:
+            v = readers[0](h)
+            return None if v is None or v == "" else (v,)
+        vals = tuple(r(h) for r in readers)
         if any(v is None or v == "" for v in vals):
             return None  # cannot attribute the hit to a group
         return vals
@@ -134,10 +162,27 @@ class _CorrState:
         key = self.key(h, idx)
         if key is None:
             return None
-        kind = self.corr.kind
-        if kind in ("event_count", "value_count"):
+        t = h.ts
+        if t > self.newest:
+            self.newest = t
+        self.touched[key] = t
+        self.fed += 1
+        if self.fed % SWEEP_EVERY == 0:
+            self.sweep()
+        if self.counting:
             return self._count(h, idx, key)
         return self._temporal(h, idx, key)
+
+    def sweep(self) -> None:
+        """Forget groups with no hit for longer than the timespan plus
+        LATE_US before the newest hit: their windows are empty for any event
+        that is not later than that. Keeps memory bounded by the groups
+        active recently, not by every address ever seen."""
+        horizon = self.newest - self.span - LATE_US
+        stale = [k for k, ts in self.touched.items() if ts < horizon]
+        for k in stale:
+            del self.touched[k]
+            self.groups.pop(k, None)
 
     def _group(self, key: tuple[Any, ...]) -> dict[str, Any]:
         return dict(zip(self.corr.group_by, key))
@@ -148,7 +193,8 @@ class _CorrState:
             w = self.groups[key] = _Window()
         t = h.ts
         value = None
-        if self.corr.kind == "value_count":
+        distinct = self.distinct
+        if distinct:
             reader = self.value_readers[idx]
             value = reader(h) if reader else None
             if value is None:
@@ -156,33 +202,29 @@ class _CorrState:
         w.seq += 1
         entry = (t, w.seq, h.weight, value, h.evidence)
         entries = w.entries
-        if t >= w.newest:
+        in_order = t >= w.newest
+        if in_order:
             entries.append(entry)
             w.newest = t
-            in_order = True
         else:  # late: place by time (rare; linear in the window)
             pos = bisect.bisect_right([e[0] for e in entries], t)
             entries.insert(pos, entry)
-            in_order = False
         w.total += h.weight
-        if value is not None:
+        if distinct:
             w.values[value] += 1
         low = w.newest - self.span
         while entries and entries[0][0] <= low:
             old = entries.popleft()
             w.total -= old[2]
-            if old[3] is not None:
+            if distinct:
                 w.values[old[3]] -= 1
                 if not w.values[old[3]]:
                     del w.values[old[3]]
         if in_order:
-            n = len(w.values) if self.corr.kind == "value_count" else w.total
+            n = len(w.values) if distinct else w.total
         else:
             inside = [e for e in entries if t - self.span < e[0] <= t]
-            if self.corr.kind == "value_count":
-                n = len({e[3] for e in inside})
-            else:
-                n = sum(e[2] for e in inside)
+            n = len({e[3] for e in inside}) if distinct else sum(e[2] for e in inside)
         if not self.test(n):
             return None
         evidence: list[int] = []
@@ -226,6 +268,10 @@ class _CorrState:
 
 
 def _condition(cond: dict[str, int]) -> Callable[[int], bool]:
+    if len(cond) == 1:  # the usual {gte: N}: one bound method, no closure
+        ((op, v),) = cond.items()
+        return {"gt": v.__lt__, "gte": v.__le__, "lt": v.__gt__, "lte": v.__ge__,
+                "eq": v.__eq__}[op]
     checks = []
     for op, v in cond.items():
         checks.append({
@@ -267,6 +313,7 @@ class Engine:
             for idx, inp in enumerate(c.inputs):
                 self._consumers.setdefault(id(inp), []).append((st, idx))
         self.replay_span_us = max((_chain_span(s.corr) for s in self.states), default=0)
+        self._by_id = {r.rule_id: r for r in self.rules}
         self.seen_tags: set[Any] = set()
         self.hit_counts: Counter[str] = Counter()
 
@@ -283,16 +330,32 @@ class Engine:
         """Whether any event seen so far was of the rule's logsource."""
         return any(rule in route.rules for route in self._routes.values())
 
-    def process(self, ev: dict[str, Any], *, warm: bool = False) -> list[Hit]:
-        """Run every rule on one event. With warm=True only correlation state
-        is updated (replay after a restart) and no hits are returned."""
+    def match(self, ev: dict[str, Any]) -> list[Rule]:
+        """Stage 1, stateless: the detection rules that match one event. It may
+        run elsewhere (the parse process of a backfill) and its result be
+        handed to `feed`."""
         rev = RuleEvent(ev)
+        return [rule for rule in self.route(rev).candidates(rev) if rule.match(rev)]
+
+    def feed(self, ev: dict[str, Any], matched: list[Rule], *, warm: bool = False) -> list[Hit]:
+        """Stage 2, in id order: new_value, correlations and hits for an event
+        whose matching rules are known. With warm=True only correlation state
+        is updated (replay after a restart) and no hits are returned."""
         out: list[Hit] = []
-        for rule in self.route(rev).candidates(rev):
-            if rule.match(rev):
-                hit = Hit(rule, ev["ts"], ev, _event_id(ev), weight=ev.get("repeat") or 1)
-                self._emit(hit, out, warm)
+        for rule in matched:
+            hit = Hit(rule, ev["ts"], ev, _event_id(ev), weight=ev.get("repeat") or 1)
+            self._emit(hit, out, warm)
         return out
+
+    def process(self, ev: dict[str, Any], *, warm: bool = False) -> list[Hit]:
+        """Run every rule on one event (`match`, then `feed`)."""
+        matched = self.match(ev)
+        return self.feed(ev, matched, warm=warm) if matched else []
+
+    def rules_by_id(self, ids: tuple[str, ...]) -> list[Rule]:
+        """Enabled rules for ids a `match` elsewhere returned (unknown ids skipped)."""
+        table = self._by_id
+        return [table[i] for i in ids if i in table]
 
     def _emit(self, hit: Hit, out: list[Hit], warm: bool) -> None:
         rule = hit.rule

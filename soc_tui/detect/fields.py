@@ -13,6 +13,8 @@ and its decoded form, so a field may have more than one candidate.
 
 from __future__ import annotations
 
+import json
+
 import re
 from typing import Any, Callable
 from urllib.parse import unquote, unquote_plus
@@ -170,12 +172,26 @@ def _audit_arg(ev: dict[str, Any], key: str, value: Any) -> str | None:
     return text.replace("\x00", " ").strip()
 
 
+def extra_of(ev: dict[str, Any]) -> dict[str, Any] | None:
+    """The event's `extra` fields. An event handed over straight from the
+    writer may carry them as the JSON text; it is parsed here, once, on the
+    first rule that reads it."""
+    extra = ev.get("extra")
+    if extra.__class__ is str:
+        try:
+            extra = json.loads(extra)
+        except ValueError:
+            return None
+        ev["extra"] = extra
+    return extra if isinstance(extra, dict) else None
+
+
 def _command(ev: dict[str, Any]) -> Any:
     """The command line of an event: sudo's COMMAND=, a cron job's command, or
     for auditd records the USER_CMD `cmd`, the EXECVE arguments a0..aN joined
     by spaces, or the PROCTITLE (hex-encoded values decoded)."""
-    extra = ev.get("extra")
-    if not isinstance(extra, dict):
+    extra = extra_of(ev)
+    if extra is None:
         return None
     cmd = extra.get("command")
     if cmd is not None or ev.get("app") != "auditd":
@@ -199,8 +215,8 @@ def _command(ev: dict[str, Any]) -> Any:
 
 
 def _http_host(ev: dict[str, Any]) -> Any:
-    extra = ev.get("extra")
-    if isinstance(extra, dict) and extra.get("http_host"):
+    extra = extra_of(ev)
+    if extra is not None and extra.get("http_host"):
         return extra["http_host"]
     return ev.get("host")
 
@@ -260,8 +276,8 @@ def getter(name: str) -> Callable[[dict[str, Any]], Any]:
     lower = name.lower()
 
     def from_extra(ev: dict[str, Any]) -> Any:
-        extra = ev.get("extra")
-        if not isinstance(extra, dict):
+        extra = extra_of(ev)
+        if extra is None:
             return None
         value = extra.get(name)
         return extra.get(lower) if value is None else value

@@ -10,6 +10,8 @@ Must not: touch SQLite or import Textual.
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,6 +122,15 @@ class RuleSet:
 
     def all(self) -> list[RuleBase]:
         return [*self.rules, *self.correlations]
+
+    @property
+    def digest(self) -> str:
+        """Identifies the rule set: two loads of the same files give the same
+        digest (a parse process and the worker check they run the same rules)."""
+        data = json.dumps(
+            sorted([r.rule_id, r.enabled, r.doc] for r in self.all()), sort_keys=True, default=str
+        )
+        return hashlib.sha256(data.encode("utf-8")).hexdigest()
 
     def find(self, ref: str) -> RuleBase | None:
         for r in self.all():

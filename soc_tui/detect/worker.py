@@ -14,21 +14,23 @@ Textual.
 from __future__ import annotations
 
 import threading
-import time
-from typing import Any, Callable
+from collections import deque
+from typing import Any, Callable, Iterable, Iterator
 
 from soc_tui.detect.alerts import Alert, Deduper
 from soc_tui.detect.engine import Engine
-from soc_tui.detect.loader import RuleSet
+from soc_tui.detect.loader import Rule, RuleSet
 from soc_tui.model import us_to_iso
 from soc_tui.store.alerts import (
     DetectionChanges, StoredAlert, alert_status, commit_detection, detection_cursor,
     first_seen_has, first_seen_ts, open_alerts,
 )
 from soc_tui.store.db import open_db
+from soc_tui.store.events import Batch, row_event
 from soc_tui.store.reader import StoreReader
 
 CHUNK = 2000
+MAX_OFFERED = 200_000  # events of committed batches held for the worker
 _LEARN_KEY = ""  # first_seen value that records when a new_value rule began learning
 
 
@@ -117,6 +119,8 @@ class RuleWorker:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._offered: deque[tuple[int, Batch]] = deque()
+        self._offered_events = 0
         self._longest_window = max(
             (r.suppress.window_us for r in ruleset.all()), default=0
         )
@@ -145,20 +149,93 @@ class RuleWorker:
     # -- evaluation ----------------------------------------------------------------
 
     def step(self) -> int:
-        """Evaluate the next chunk of stored events; returns how many."""
+        """Evaluate the next committed work: a batch the writer offered (when it
+        continues from the cursor), else the next chunk read from the store.
+        Returns how many events were evaluated."""
         self.restore()
+        while self._offered:
+            first, batch = self._offered[0]
+            last = first + len(batch) - 1
+            if last <= self.cursor:  # already evaluated from the store
+                self._offered.popleft()
+                self._offered_events -= len(batch)
+                continue
+            if first > self.cursor + 1:  # a gap: read it from the store first
+                break
+            self._offered.popleft()
+            self._offered_events -= len(batch)
+            items, count, newest = self._batch_items(first, batch)
+            return self._evaluate(items, last, count, newest)
         start = self.cursor
         events = self.reader.search(f"id:>{start} id:<={start + self.chunk}", limit=None)
         if not events:
             return 0
+        return self._evaluate([(ev, None) for ev in events], events[-1]["id"], len(events),
+                              max(ev["ts"] for ev in events))
+
+    def offer(self, first_id: int, batch: Batch) -> None:
+        """A batch the writer just committed (ids from first_id), so the worker
+        need not read it back. Called in the writer thread; only queues it.
+        Beyond a bound the offer is dropped: the store has it all anyway."""
+        if self._offered_events + len(batch) > MAX_OFFERED:
+            return
+        self._offered.append((first_id, batch))
+        self._offered_events += len(batch)
+        self._wake.set()
+
+    def _batch_items(
+        self, first: int, batch: Batch
+    ) -> tuple[list[tuple[dict[str, Any], list[Rule] | None]], int, int]:
+        """The not yet evaluated events of a batch that need the engine, with
+        their matched rules when the parse step found them (None: match here),
+        plus how many events the batch adds and their newest time. Rows the
+        parse step matched to no rule need no event dict at all."""
+        digest = self.ruleset.digest
+        by_id = self.engine.rules_by_id
+        items: list[tuple[dict[str, Any], list[Rule] | None]] = []
+        event_id = first
+        count = newest = 0
+        cursor = self.cursor
+        for part in batch.written:
+            rows = part.unpacked()
+            matches = part.matches if part.rules_digest == digest else None
+            for i, row in enumerate(rows):
+                if event_id > cursor:
+                    count += 1
+                    if row[0] > newest:
+                        newest = row[0]
+                    if matches is None:
+                        ev = row_event(row, event_id, part.source, batch.ingested_at,
+                                       parse_extra=False)
+                        items.append((ev, None))
+                    elif i in matches:
+                        ev = row_event(row, event_id, part.source, batch.ingested_at,
+                                       parse_extra=False)
+                        items.append((ev, by_id(matches[i])))
+                event_id += 1
+        return items, count, newest
+
+    def _evaluate(
+        self,
+        items: Iterable[tuple[dict[str, Any], list[Rule] | None]],
+        cursor: int,
+        n: int,
+        newest: int,
+    ) -> int:
+        """Run the rules on events in id order (matched rules given, or None to
+        match here) and commit the alert changes with the new cursor; `n`
+        events up to id `cursor` are then evaluated, the newest at `newest`."""
         self._drop_closed()
         changed: dict[int, Alert] = {}
         fresh: set[int] = set()
         hits: dict[str, list[int]] = {}
-        newest = 0
-        for ev in events:
-            newest = max(newest, ev["ts"])
-            for hit in self.engine.process(ev):
+        engine = self.engine
+        for ev, matched in items:
+            if matched is None:
+                matched = engine.match(ev)
+            if not matched:
+                continue
+            for hit in engine.feed(ev, matched):
                 h = hits.setdefault(hit.rule.rule_id, [0, 0])
                 h[0] += 1
                 h[1] = max(h[1], hit.ts)
@@ -168,7 +245,6 @@ class RuleWorker:
                 if alert.id is None and id(alert) not in changed:
                     fresh.add(id(alert))
                 changed[id(alert)] = alert
-        cursor = events[-1]["id"]
         commit_detection(self.conn, DetectionChanges(
             cursor=cursor,
             alerts=list(changed.values()),
@@ -176,13 +252,13 @@ class RuleWorker:
             rule_hits={k: (v[0], v[1]) for k, v in hits.items()},
         ))
         self.cursor = cursor
-        self.evaluated += len(events)
+        self.evaluated += n
         self.alerts_raised += len(fresh)
         self.dedup.prune(newest, self._longest_window)
         if self.on_alert is not None:
             for key, alert in changed.items():
                 self.on_alert(alert, key in fresh)
-        return len(events)
+        return n
 
     def _drop_closed(self) -> None:
         """Alerts an analyst closed no longer take repeats."""

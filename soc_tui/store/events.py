@@ -58,6 +58,11 @@ class Rows:
     unparsed: int = 0
     truncated: int = 0
     max_ts: int = 0
+    # Detection rules that matched each row (row index -> rule ids; rows that
+    # matched none are absent), when the parse step ran them; None when it did
+    # not. `rules_digest` names the rule set (RuleSet.digest) they came from.
+    matches: dict[int, tuple[str, ...]] | None = None
+    rules_digest: str = ""
 
     def __len__(self) -> int:
         return self.count
@@ -66,15 +71,21 @@ class Rows:
         if isinstance(self.rows, bytes):
             return self
         data = pickle.dumps(self.rows, protocol=pickle.HIGHEST_PROTOCOL)
-        return Rows(self.source, data, self.count, self.unparsed, self.truncated, self.max_ts)
+        return Rows(self.source, data, self.count, self.unparsed, self.truncated, self.max_ts,
+                    self.matches, self.rules_digest)
 
     def unpacked(self) -> list[tuple[Any, ...]]:
         rows = self.rows
         return pickle.loads(rows) if isinstance(rows, bytes) else rows
 
 
-def build_rows(source: str, events: Iterable[Event]) -> Rows:
-    """Rows (and counters) for `events` of one source, in order.
+def build_rows(
+    source: str,
+    events: Iterable[Event],
+    match: Callable[[Event], tuple[str, ...]] | None = None,
+) -> Rows:
+    """Rows (and counters) for `events` of one source, in order. With `match`
+    (event -> ids of the detection rules it matches) the rows carry `matches`.
 
     Equal strings of the repetitive columns (host, app, action, user, src_ip,
     extra) become one object within the call: rows pickled together then carry
@@ -87,7 +98,12 @@ def build_rows(source: str, events: Iterable[Event]) -> Rows:
     max_ts = 0
     dumps = json.dumps
     one = {}.setdefault  # one(value, value): the first equal object seen
+    matches: dict[int, tuple[str, ...]] | None = {} if match is not None else None
     for ev in events:
+        if match is not None:
+            got = match(ev)
+            if got:
+                matches[len(rows)] = got  # type: ignore[index]
         raw = ev.raw
         message = ev.message
         if message is None:
@@ -120,7 +136,30 @@ def build_rows(source: str, events: Iterable[Event]) -> Rows:
             ev.http_status, ev.bytes, ev.user_agent, ev.referrer, message, raw, msg_off,
             ev.repeat, flags, extra,
         ))
-    return Rows(source, rows, len(rows), unparsed, truncated, max_ts)
+    return Rows(source, rows, len(rows), unparsed, truncated, max_ts, matches)
+
+
+def row_event(
+    row: tuple[Any, ...], event_id: int, source: str, ingested: int, *, parse_extra: bool = True
+) -> dict[str, Any]:
+    """The event dict of a row `build_rows` made, once stored with `event_id`:
+    the same keys and values `StoreReader` gives back for it. With
+    parse_extra=False `extra` stays the JSON text (the rule engine parses it
+    only for the events whose rules read it)."""
+    d = dict(zip(ROW_COLUMNS, row))
+    off = d.pop("msg_off")
+    if d["message"] is None and off is not None:
+        d["message"] = d["raw"][off:]
+    extra = d["extra"]
+    if extra and parse_extra:
+        try:
+            d["extra"] = json.loads(extra)
+        except ValueError:
+            pass
+    d["id"] = event_id
+    d["ingested_at"] = ingested
+    d["source_id"] = source
+    return d
 
 
 @dataclass
@@ -138,6 +177,10 @@ class Batch:
     gaps: list[Gap] = field(default_factory=list)
     lines: dict[str, int] = field(default_factory=dict)  # source name -> lines read
     bytes: dict[str, int] = field(default_factory=dict)
+    # Set by write_batch: when it was committed, and every part written (rows
+    # unpacked) in id order from its first id.
+    ingested_at: int = 0
+    written: list[Rows] = field(default_factory=list)
 
     def add_checkpoint(self, source: str, cp: Checkpoint) -> None:
         self.checkpoints[cp.key] = (source, cp)
@@ -244,7 +287,7 @@ def write_batch(conn: StoreConnection, sources: SourceIds, batch: Batch) -> tupl
             if len(rows) != part.count:
                 raise StoreError(f"{part.source}: {len(rows)} rows for a count of {part.count}")
             insert_rows(conn, code, sid, first_id + n, rows, [ingested] * len(rows))
-            del rows
+            part.rows = rows  # kept unpacked for whoever is told of the commit
             n += part.count
             stat = per_source.get(sid)
             if stat is None:
@@ -282,6 +325,8 @@ def write_batch(conn: StoreConnection, sources: SourceIds, batch: Batch) -> tupl
     for i, ev in enumerate(batch.events):
         ev.id = first_id + i
         ev.ingested_at = ingested
+    batch.ingested_at = ingested
+    batch.written = [p for p in parts if p.count]
     return first_id, last_id
 
 
@@ -351,8 +396,17 @@ class EventWriter:
     `submit`, `flush` or `close` so nothing is silently dropped.
     """
 
-    def __init__(self, path: str, *, max_pending: int = 2) -> None:
+    def __init__(
+        self,
+        path: str,
+        *,
+        max_pending: int = 2,
+        on_commit: Callable[[int, Batch], None] | None = None,
+    ) -> None:
         self.path = path
+        # Told (first id, batch) in the writer thread after each commit with
+        # events; it must be quick (the rule worker queues the batch).
+        self.on_commit = on_commit
         self._conn = open_db(path, writer=True)
         self._sources = SourceIds(self._conn)
         self._queue: queue.Queue[object] = queue.Queue(maxsize=max_pending)
@@ -409,6 +463,8 @@ class EventWriter:
                     self.events_written += n
                     if n:
                         self.last_id = last
+                        if self.on_commit is not None:
+                            self.on_commit(first, item)
             except BaseException as exc:  # noqa: BLE001 - reported to the caller
                 self._error = exc
             with self._done:
