@@ -22,12 +22,14 @@ demo: $(VENV)/.installed
 	$(BIN)/python demo_data/sample.py $(DEMO)/logs
 	$(BIN)/soc-tui --db $(DEMO)/soc.db ingest --tz UTC '$(DEMO)/logs/*.log'
 	$(BIN)/soc-tui --db $(DEMO)/soc.db search 'src_ip:203.0.113.66'
+	$(BIN)/soc-tui --db $(DEMO)/soc.db alerts list
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q -rs
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/rules.py
 
 clean:
 	rm -rf $(VENV) $(DEMO) build *.egg-info

@@ -234,9 +234,9 @@ def main() -> int:
             rate, hits = engine_rate(rules, evs)
             print(f"engine         {rate:9,.0f} events/s  {name:<16} {kind} events ({len(evs):,}), "
                   f"{hits:,} hits  (budget >= 50k with SigmaHQ)")
-    for name, rules in sets[-1:]:
+    for name, rules in sets[1:] or sets:
         for kind, log in (("auth", auth), ("web", web)):
-            rate, raised = worker_rate(rules, log, work, kind)
+            rate, raised = worker_rate(rules, log, work, f"{name}-{kind}")
             print(f"worker         {rate:9,.0f} events/s  {name:<16} {kind}: read from SQLite, "
                   f"evaluate, commit; {raised} alerts")
 

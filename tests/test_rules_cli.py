@@ -125,3 +125,16 @@ def test_missing_rules_dir_is_a_clear_error(tmp_path: Path, capsys: pytest.Captu
     log.write_text("x\n")
     assert main(["rules", "test", str(log), "--rules", str(tmp_path / "nope")]) == 2
     assert "rules not found" in capsys.readouterr().err
+
+
+def test_lint_loads_sigmahq_linux_and_web_rules_unchanged(corpus: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """The issue's acceptance: at least 329 of SigmaHQ's 336 rules load (only
+    `expand` and `fieldref` may fail); ours load all of them."""
+    rc = main(["rules", "lint", str(corpus / "sigmahq")])
+    out = capsys.readouterr().out.splitlines()
+    loaded, failed = (int(x.split()[0]) for x in out[-1].split(", "))
+    assert loaded + failed == 336
+    assert loaded >= 329, out
+    assert all("expand" in line or "fieldref" in line for line in out[:-1]), out
+    assert rc == (1 if failed else 0)
