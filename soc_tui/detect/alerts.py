@@ -14,8 +14,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from soc_tui.detect.engine import Hit
-from soc_tui.detect.fields import getter
+from soc_tui.detect.engine import Hit, field_value
 from soc_tui.detect.loader import Correlation
 
 SEVERITY_RANK = {"informational": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
@@ -51,15 +50,6 @@ class Alert:
             "host": self.host, "src_ip": self.src_ip, "user": self.user,
             "tags": list(self.tags), "event_ids": list(self.evidence),
         }
-
-
-def _value(hit: Hit, name: str) -> Any:
-    if name in hit.group:
-        return hit.group[name]
-    v = getter(name)(hit.event)
-    if isinstance(v, tuple):
-        v = v[0] if v else None
-    return v
 
 
 def group_fields(hit: Hit) -> dict[str, Any]:
@@ -103,7 +93,7 @@ class Deduper:
             return None
         g = group_fields(hit)
         key = json.dumps(
-            [g[f] if f in g else _value(hit, f) for f in rule.suppress.by], default=str
+            [g[f] if f in g else field_value(hit, f) for f in rule.suppress.by], default=str
         )
         slot = (rule.rule_id, key)
         alert = self.open.get(slot)

@@ -361,7 +361,7 @@ class Engine:
         rule = hit.rule
         nv = rule.new_value
         if nv is not None and not warm:
-            key = json.dumps([_field_value(hit, f) for f in nv.fields], default=str)
+            key = json.dumps([field_value(hit, f) for f in nv.fields], default=str)
             if self.first_seen.seen(rule.rule_id, key):
                 return
             self.first_seen.remember(rule.rule_id, key, hit.ts)
@@ -383,7 +383,8 @@ class Engine:
         return out
 
 
-def _field_value(hit: Hit, name: str) -> Any:
+def field_value(hit: Hit, name: str) -> Any:
+    """A field of a hit: its group-by value, else the event's (first candidate)."""
     if name in hit.group:
         return hit.group[name]
     v = getter(name)(hit.event)
