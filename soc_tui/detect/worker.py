@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from typing import Any, Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
 
 from soc_tui.detect.alerts import Alert, Deduper
 from soc_tui.detect.engine import Engine
@@ -30,7 +31,7 @@ from soc_tui.store.events import Batch, row_event
 from soc_tui.store.reader import StoreReader
 
 CHUNK = 2000
-MAX_OFFERED = 200_000  # events of committed batches held for the worker
+MAX_OFFERED = 100_000  # rows of committed batches held for the worker
 _LEARN_KEY = ""  # first_seen value that records when a new_value rule began learning
 
 
@@ -85,6 +86,18 @@ def _alert_of(s: StoredAlert) -> Alert:
     )
 
 
+@dataclass
+class _Offered:
+    """What the worker keeps of a committed batch: ids first..last, the rows
+    it must evaluate as (id, source, row, matched rule ids or None)."""
+
+    first: int
+    last: int
+    items: list[tuple[int, str, tuple[Any, ...], tuple[str, ...] | None]]
+    newest: int
+    ingested: int
+
+
 class RuleWorker:
     """Evaluates the rules over the events of one database.
 
@@ -119,8 +132,11 @@ class RuleWorker:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._offered: deque[tuple[int, Batch]] = deque()
-        self._offered_events = 0
+        self._offered: deque[_Offered] = deque()
+        self._offered_rows = 0
+        self._offer_lock = threading.Lock()
+        self._digest = ruleset.digest
+        self.offers_dropped = 0
         self._longest_window = max(
             (r.suppress.window_us for r in ruleset.all()), default=0
         )
@@ -154,18 +170,23 @@ class RuleWorker:
         Returns how many events were evaluated."""
         self.restore()
         while self._offered:
-            first, batch = self._offered[0]
-            last = first + len(batch) - 1
-            if last <= self.cursor:  # already evaluated from the store
+            off = self._offered[0]
+            if off.first > self.cursor + 1 and off.last > self.cursor:
+                break  # a gap: read it from the store first
+            with self._offer_lock:
                 self._offered.popleft()
-                self._offered_events -= len(batch)
+                self._offered_rows -= len(off.items)
+            if off.last <= self.cursor:  # already evaluated from the store
                 continue
-            if first > self.cursor + 1:  # a gap: read it from the store first
-                break
-            self._offered.popleft()
-            self._offered_events -= len(batch)
-            items, count, newest = self._batch_items(first, batch)
-            return self._evaluate(items, last, count, newest)
+            cursor = self.cursor
+            by_id = self.engine.rules_by_id
+            items = [
+                (row_event(row, i, src, off.ingested, parse_extra=False),
+                 None if ids is None else by_id(ids))
+                for i, src, row, ids in off.items if i > cursor
+            ]
+            count = off.last - max(off.first, cursor + 1) + 1
+            return self._evaluate(items, off.last, count, off.newest)
         start = self.cursor
         events = self.reader.search(f"id:>{start} id:<={start + self.chunk}", limit=None)
         if not events:
@@ -175,45 +196,31 @@ class RuleWorker:
 
     def offer(self, first_id: int, batch: Batch) -> None:
         """A batch the writer just committed (ids from first_id), so the worker
-        need not read it back. Called in the writer thread; only queues it.
-        Beyond a bound the offer is dropped: the store has it all anyway."""
-        if self._offered_events + len(batch) > MAX_OFFERED:
-            return
-        self._offered.append((first_id, batch))
-        self._offered_events += len(batch)
-        self._wake.set()
-
-    def _batch_items(
-        self, first: int, batch: Batch
-    ) -> tuple[list[tuple[dict[str, Any], list[Rule] | None]], int, int]:
-        """The not yet evaluated events of a batch that need the engine, with
-        their matched rules when the parse step found them (None: match here),
-        plus how many events the batch adds and their newest time. Rows the
-        parse step matched to no rule need no event dict at all."""
-        digest = self.ruleset.digest
-        by_id = self.engine.rules_by_id
-        items: list[tuple[dict[str, Any], list[Rule] | None]] = []
-        event_id = first
-        count = newest = 0
-        cursor = self.cursor
+        need not read it back. Called in the writer thread: it keeps only the
+        rows the rules need (those the parse step matched, or all when it did
+        not match them) and queues them. Beyond a bound the offer is dropped:
+        the store has it all anyway."""
+        items: list[tuple[int, str, tuple[Any, ...], tuple[str, ...] | None]] = []
+        digest = self._digest
+        event_id = first_id
+        newest = 0
         for part in batch.written:
             rows = part.unpacked()
-            matches = part.matches if part.rules_digest == digest else None
-            for i, row in enumerate(rows):
-                if event_id > cursor:
-                    count += 1
-                    if row[0] > newest:
-                        newest = row[0]
-                    if matches is None:
-                        ev = row_event(row, event_id, part.source, batch.ingested_at,
-                                       parse_extra=False)
-                        items.append((ev, None))
-                    elif i in matches:
-                        ev = row_event(row, event_id, part.source, batch.ingested_at,
-                                       parse_extra=False)
-                        items.append((ev, by_id(matches[i])))
-                event_id += 1
-        return items, count, newest
+            if part.max_ts > newest:
+                newest = part.max_ts
+            src = part.source
+            if part.matches is not None and part.rules_digest == digest:
+                items.extend((event_id + i, src, rows[i], ids) for i, ids in part.matches.items())
+            else:
+                items.extend((event_id + i, src, row, None) for i, row in enumerate(rows))
+            event_id += part.count
+        with self._offer_lock:
+            if self._offered_rows + len(items) > MAX_OFFERED:
+                self.offers_dropped += 1
+                return
+            self._offered.append(_Offered(first_id, event_id - 1, items, newest, batch.ingested_at))
+            self._offered_rows += len(items)
+        self._wake.set()
 
     def _evaluate(
         self,
