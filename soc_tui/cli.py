@@ -285,7 +285,7 @@ def cmd_search(args: argparse.Namespace, config: Config, db: str) -> int:
         out = sys.stdout
         if args.format == "json":
             for row in rows:
-                out.write(json.dumps(_json_event(row), ensure_ascii=False) + "\n")
+                out.write(json.dumps(_json_event(row)) + "\n")
         elif args.format == "csv":
             writer = csv.writer(out)
             writer.writerow(JSON_FIELDS)
@@ -443,7 +443,10 @@ def _rules_test(args: argparse.Namespace, config: Config, db: str) -> int:
     check_tz(args.tz, "--tz")
     files = _expand(args.files)
     ruleset = _load_ruleset(config, args.rules)
-    result = run_files(ruleset, files, host=args.host, year=args.year, tz=args.tz)
+    try:
+        result = run_files(ruleset, files, host=args.host, year=args.year, tz=args.tz)
+    except (OSError, EOFError) as exc:  # incl. gzip.BadGzipFile
+        raise UserError(f"cannot read {getattr(exc, 'filename', None) or 'a file'}: {exc}") from None
     _print_alerts([(a.as_dict(), result.lines(a)) for a in result.alerts], args.format, stored=False)
     return 0
 
@@ -517,7 +520,7 @@ def _print_alerts(rows: list[tuple[dict[str, Any], list[str]]], fmt: str, *, sto
             }
             if stored:
                 obj = {"id": d["id"], "status": d["status"], **obj, "event_ids": d["event_ids"]}
-            out.write(json.dumps(obj, ensure_ascii=False) + "\n")
+            out.write(json.dumps(obj) + "\n")
         return
     if not rows:
         print("no alerts", file=sys.stderr)

@@ -333,3 +333,64 @@ def test_rules_matched_in_the_parse_process_raise_what_the_store_path_raises(
     other.mkdir()
     (other / "x.yml").write_text(RULES.replace("level: high", "level: medium"))
     assert _pipeline_alerts(tmp_path, log, rules_dir, other, "other") == expected
+
+
+def test_restart_between_out_of_order_lines_still_raises(tmp_path: Path, rules_dir: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """Two hosts' lines out of time order: the restart replays from the oldest
+    event the windows held, not from the cursor event's time."""
+    first = [
+        *(f"Nov 20 10:00:0{i} bastion sshd[7]: Failed password for root from 203.0.113.9 port {i} ssh2"
+          for i in range(4)),
+        "Nov 20 12:00:00 other sshd[8]: Failed password for bob from 198.51.100.7 port 9 ssh2",
+    ]
+    second = ["Nov 20 10:00:04 bastion sshd[7]: Failed password for root from 203.0.113.9 port 4 ssh2"]
+    log = tmp_path / "auth.log"
+    db = tmp_path / "soc.db"
+    args = ["--db", str(db), "ingest", str(log), "--year", "2025", "--tz", "UTC", "--rules", str(rules_dir)]
+    log.write_text("\n".join(first) + "\n")
+    assert main(args) == 0
+    with open(log, "a") as fh:
+        fh.write("\n".join(second) + "\n")
+    assert main(args) == 0
+    got = [(a["rule_name"], a["src_ip"]) for a in _alerts(db, capsys) if a["rule_name"] == "t_bruteforce"]
+    assert got == [("t_bruteforce", "203.0.113.9")]
+
+
+def test_two_workers_on_one_database_raise_each_alert_once(tmp_path: Path, rules_dir: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from soc_tui.detect.worker import RuleWorker
+
+    log = tmp_path / "auth.log"
+    log.write_text("\n".join(_attack(0, "203.0.113.9", 7, login=True)) + "\n")
+    db = tmp_path / "soc.db"
+    assert main(["--db", str(db), "ingest", str(log), "--year", "2025", "--no-rules"]) == 0
+    a = RuleWorker(str(db), load_rules([rules_dir]), chunk=3)
+    b = RuleWorker(str(db), load_rules([rules_dir]), chunk=3)
+    try:
+        b.restore()
+        a.catch_up()
+        b.catch_up()
+        a.catch_up()
+    finally:
+        a.close()
+        b.close()
+    names = sorted(x["rule_name"] for x in _alerts(db, capsys))
+    assert names == ["t_bruteforce", "t_first_login", "t_success_after"]
+
+
+def test_a_list_valued_group_field_does_not_stop_detection(tmp_path: Path) -> None:
+    from soc_tui.detect.engine import Engine
+
+    (tmp_path / "c.yml").write_text(
+        "title: base\nname: b\nlogsource: {product: linux}\nlevel: low\n"
+        "detection: {sel: {app: app1}, condition: sel}\n---\n"
+        "title: sessions\nname: c\nlevel: high\n"
+        "correlation: {type: value_count, rules: [b], group-by: [session], timespan: 1m,"
+        " condition: {field: who, gte: 2}}\n")
+    engine = Engine(load_rules([tmp_path]))
+    hits = []
+    for i, who in enumerate([["a"], {"x": 1}, "c"]):
+        hits += engine.process({"id": i + 1, "ts": i * 1_000_000, "raw": "x", "app": "app1",
+                                "extra": {"session": ["s", 1], "who": who}})
+    assert [h.rule.label for h in hits] == ["c", "c"]

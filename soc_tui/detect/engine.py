@@ -152,11 +152,13 @@ class _CorrState:
         readers = self.readers[idx]
         if len(readers) == 1:
             v = readers[0](h)
-            return None if v is None or v == "" else (v,)
+            if v is None or v == "":
+                return None
+            return (v,) if v.__hash__ is not None else (_hashable(v),)
         vals = tuple(r(h) for r in readers)
         if any(v is None or v == "" for v in vals):
             return None  # cannot attribute the hit to a group
-        return vals
+        return tuple(v if v.__hash__ is not None else _hashable(v) for v in vals)
 
     def feed(self, h: Hit, idx: int) -> Hit | None:
         key = self.key(h, idx)
@@ -165,7 +167,8 @@ class _CorrState:
         t = h.ts
         if t > self.newest:
             self.newest = t
-        self.touched[key] = t
+        if t > self.touched.get(key, t - 1):
+            self.touched[key] = t
         self.fed += 1
         if self.fed % SWEEP_EVERY == 0:
             self.sweep()
@@ -199,6 +202,8 @@ class _CorrState:
             value = reader(h) if reader else None
             if value is None:
                 return None
+            if value.__hash__ is None:  # a list or map from a JSON log
+                value = _hashable(value)
         w.seq += 1
         entry = (t, w.seq, h.weight, value, h.evidence)
         entries = w.entries
@@ -265,6 +270,11 @@ class _CorrState:
             bound = cand[-1][0]
         evidence = sorted({i for ids in chosen for i in ids})
         return Hit(self.corr, t, h.event, evidence, self._group(key), 1)
+
+
+def _hashable(v: Any) -> str:
+    """A group-by or counted value that is a list or map (JSON logs), as text."""
+    return json.dumps(v, sort_keys=True, default=str)
 
 
 def _condition(cond: dict[str, int]) -> Callable[[int], bool]:
@@ -351,6 +361,22 @@ class Engine:
         """Run every rule on one event (`match`, then `feed`)."""
         matched = self.match(ev)
         return self.feed(ev, matched, warm=warm) if matched else []
+
+    def oldest_live_id(self) -> int | None:
+        """The smallest event id any correlation window still holds (what a
+        restart must replay from to rebuild them exactly)."""
+        best: int | None = None
+        for st in self.states:
+            for g in st.groups.values():
+                dqs = [g.entries] if isinstance(g, _Window) else g
+                for dq in dqs:
+                    for e in dq:
+                        ids = e[-1]
+                        if ids:
+                            m = min(ids)
+                            if best is None or m < best:
+                                best = m
+        return best
 
     def rules_by_id(self, ids: tuple[str, ...]) -> list[Rule]:
         """Enabled rules for ids a `match` elsewhere returned (unknown ids skipped)."""

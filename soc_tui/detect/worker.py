@@ -24,7 +24,7 @@ from soc_tui.detect.loader import Rule, RuleSet
 from soc_tui.model import us_to_iso
 from soc_tui.store.alerts import (
     DetectionChanges, StoredAlert, alert_status, commit_detection, detection_cursor,
-    first_seen_has, first_seen_ts, open_alerts,
+    CursorMoved, first_seen_has, first_seen_ts, open_alerts, replay_start,
 )
 from soc_tui.store.db import open_db
 from soc_tui.store.events import Batch, row_event
@@ -144,23 +144,50 @@ class RuleWorker:
     # -- restart ---------------------------------------------------------------
 
     def restore(self) -> None:
-        """Load the cursor and open alerts; rebuild correlation windows."""
+        """Load the cursor and open alerts; rebuild correlation windows by
+        replaying, state only, the events from the oldest one they held at
+        the last commit up to the cursor."""
         if self._restored:
             return
         self._restored = True
         self.cursor = detection_cursor(self.conn)
         if not self.cursor:
             return
+        stored = replay_start(self.conn)
         last = self.reader.search(f"id:{self.cursor}", limit=1)
-        if not last:
-            return
-        t_last = last[0]["ts"]
-        self.dedup.load([_alert_of(a) for a in open_alerts(self.conn, t_last - self._longest_window)])
-        span = self.engine.replay_span_us
-        if span:
-            since = us_to_iso(t_last - span)
-            for ev in self.reader.iter_search(f"id:<={self.cursor} since:{since}"):
+        oldest = last[0]["ts"] if last else 0
+        if stored is not None:
+            query = f"id:>={stored} id:<={self.cursor}" if stored <= self.cursor else ""
+        elif last and self.engine.replay_span_us:  # written before replay_from was kept
+            since = us_to_iso(last[0]["ts"] - self.engine.replay_span_us)
+            query = f"id:<={self.cursor} since:{since}"
+        else:
+            query = ""
+        if query and self.engine.states:
+            for ev in self.reader.iter_search(query):
+                oldest = min(oldest, ev["ts"])
                 self.engine.process(ev, warm=True)
+        self.dedup.load([_alert_of(a) for a in open_alerts(self.conn, oldest - self._longest_window)])
+
+    def _reset_after_failure(self) -> None:
+        """The chunk did not commit but memory moved on: rebuild it (if the
+        store still answers) so a retry does not count those events twice."""
+        try:
+            self._reset()
+        except Exception:  # noqa: BLE001 - the original error is what matters
+            self._restored = False
+
+    def _reset(self) -> None:
+        """Drop all in-memory state (another worker moved the cursor, or a
+        commit failed) and restore it from the store."""
+        self.first_seen = _StoreFirstSeen(self.conn)
+        self.engine = Engine(self.ruleset, self.first_seen)
+        self.dedup = Deduper()
+        with self._offer_lock:
+            self._offered.clear()
+            self._offered_rows = 0
+        self._restored = False
+        self.restore()
 
     # -- evaluation ----------------------------------------------------------------
 
@@ -252,12 +279,22 @@ class RuleWorker:
                 if alert.id is None and id(alert) not in changed:
                     fresh.add(id(alert))
                 changed[id(alert)] = alert
-        commit_detection(self.conn, DetectionChanges(
-            cursor=cursor,
-            alerts=list(changed.values()),
-            first_seen=self.first_seen.take(),
-            rule_hits={k: (v[0], v[1]) for k, v in hits.items()},
-        ))
+        try:
+            commit_detection(self.conn, DetectionChanges(
+                cursor=cursor,
+                alerts=list(changed.values()),
+                first_seen=self.first_seen.take(),
+                rule_hits={k: (v[0], v[1]) for k, v in hits.items()},
+                expected=self.cursor,
+                replay_from=self.engine.oldest_live_id() if self.engine.states else None,
+            ))
+        except CursorMoved:
+            # Another worker evaluated these events: start over from what it stored.
+            self._reset()
+            return 0
+        except BaseException:
+            self._reset_after_failure()
+            raise
         self.cursor = cursor
         self.evaluated += n
         self.alerts_raised += len(fresh)

@@ -106,12 +106,30 @@ class DetectionChanges:
     `new_evidence` ids are linked. `cursor` is the last event id evaluated."""
 
     cursor: int
+    # The cursor this chunk started from: the commit refuses (CursorMoved)
+    # when another worker moved the stored cursor meanwhile.
+    expected: int = -1
+    # The oldest event id the engine's correlation windows still hold (a
+    # restart replays from there); None: they hold nothing.
+    replay_from: int | None = None
     alerts: list[Any] = field(default_factory=list)
     first_seen: list[tuple[str, str, int]] = field(default_factory=list)
     rule_hits: dict[str, tuple[int, int]] = field(default_factory=dict)  # rule_id -> (hits, last ts)
 
 
 CURSOR = "cursor"
+REPLAY_FROM = "replay_from"
+
+
+class CursorMoved(Exception):
+    """Another rule worker advanced the stored cursor: this worker's state is
+    stale and its chunk was not committed."""
+
+
+def replay_start(conn: sqlite3.Connection) -> int | None:
+    """The oldest event id the correlation windows held at the last commit."""
+    row = conn.execute("SELECT value FROM detect_state WHERE name = ?", (REPLAY_FROM,)).fetchone()
+    return int(row[0]) if row else None
 
 
 def detection_cursor(conn: sqlite3.Connection) -> int:
@@ -122,15 +140,16 @@ def detection_cursor(conn: sqlite3.Connection) -> int:
 def commit_detection(conn: sqlite3.Connection, ch: DetectionChanges) -> None:
     """Apply a chunk's alert changes and advance the cursor, in one transaction.
 
-    Refuses (ValueError) to move the cursor backwards: a second worker on the
-    same database would otherwise raise every alert twice."""
+    Refuses (CursorMoved) unless the stored cursor is still the one the chunk
+    started from: a second worker on the same database would otherwise raise
+    every alert twice."""
     now = now_us()
     inserted: list[Any] = []
     conn.execute("BEGIN IMMEDIATE")
     try:
         current = detection_cursor(conn)
-        if ch.cursor < current:
-            raise ValueError(f"rule worker cursor {ch.cursor} is behind the stored {current}")
+        if (ch.expected >= 0 and current != ch.expected) or ch.cursor < current:
+            raise CursorMoved(f"the rule cursor moved to {current} (this worker expected {ch.expected})")
         for a in ch.alerts:
             if a.id is None:
                 cur = conn.execute(
@@ -174,6 +193,11 @@ def commit_detection(conn: sqlite3.Connection, ch: DetectionChanges) -> None:
             "INSERT INTO detect_state (name, value) VALUES (?, ?)"
             " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
             (CURSOR, ch.cursor),
+        )
+        conn.execute(
+            "INSERT INTO detect_state (name, value) VALUES (?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (REPLAY_FROM, ch.replay_from if ch.replay_from is not None else ch.cursor + 1),
         )
         conn.execute("COMMIT")
     except BaseException:
