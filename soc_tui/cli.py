@@ -371,6 +371,9 @@ def cmd_collect(args: argparse.Namespace, config: Config, db: str) -> int:
         if worker is not None:
             worker.stop(drain=True)
             worker.close()
+            if worker.failures:
+                print(f"soc-tui: warning: the rule worker failed {worker.failures} time(s) and "
+                      f"retried; last: {worker.last_failure}", file=sys.stderr)
     for err in pipeline.errors:
         print(f"soc-tui: warning: {err}", file=sys.stderr)
     print(f"collected {pipeline.events_written} events", file=sys.stderr)

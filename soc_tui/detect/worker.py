@@ -128,6 +128,8 @@ class RuleWorker:
         self.evaluated = 0
         self.alerts_raised = 0
         self.error: BaseException | None = None
+        self.failures = 0
+        self.last_failure = ""
         self._restored = False
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -331,14 +333,27 @@ class RuleWorker:
         self._thread.start()
 
     def _run(self) -> None:
-        try:
-            while not self._stop.is_set():
+        """Evaluate as events arrive. A failing chunk (database busy beyond the
+        timeout, a bug) is retried with backoff from restored state, so one bad
+        moment does not switch detection off; `failures` and `last_failure`
+        say what happened (the collector reports them)."""
+        backoff = 0.5
+        while not self._stop.is_set():
+            try:
                 if self.step():
+                    backoff = 0.5
                     continue
-                self._wake.wait(self.poll_interval)
-                self._wake.clear()
-        except BaseException as exc:  # noqa: BLE001 - reported by stop()
-            self.error = exc
+            except Exception as exc:  # noqa: BLE001 - counted, reported, retried
+                self.failures += 1
+                self.last_failure = f"{type(exc).__name__}: {exc}"
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 30.0)
+                continue
+            except BaseException as exc:  # noqa: BLE001 - reported by stop()
+                self.error = exc
+                return
+            self._wake.wait(self.poll_interval)
+            self._wake.clear()
 
     def stop(self, *, drain: bool = True) -> None:
         """Stop the thread; with drain, evaluate what is stored first."""
