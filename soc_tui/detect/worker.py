@@ -31,6 +31,7 @@ from soc_tui.store.events import Batch, row_event
 from soc_tui.store.reader import StoreReader
 
 CHUNK = 2000
+REPLAY_EVERY = 20  # commits between recomputing the replay start
 MAX_OFFERED = 100_000  # rows of committed batches held for the worker
 _LEARN_KEY = ""  # first_seen value that records when a new_value rule began learning
 
@@ -130,6 +131,8 @@ class RuleWorker:
         self.error: BaseException | None = None
         self.failures = 0
         self.last_failure = ""
+        self._commits = 0
+        self._replay_cached: int | None = None
         self._restored = False
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -171,6 +174,19 @@ class RuleWorker:
                 self.engine.process(ev, warm=True)
         self.dedup.load([_alert_of(a) for a in open_alerts(self.conn, oldest - self._longest_window)])
 
+    def _replay_from(self) -> int | None:
+        """What the next commit records as the replay start. Scanning every
+        window costs, so it is recomputed every REPLAY_EVERY commits: an
+        older value stays valid (windows only gain newer ids), it only makes
+        a restart replay a little more."""
+        if not self.engine.states:
+            return None
+        self._commits += 1
+        if self._commits % REPLAY_EVERY == 1 or self._replay_cached is None:
+            live = self.engine.oldest_live_id()
+            self._replay_cached = live if live is not None else self.cursor + 1
+        return self._replay_cached
+
     def _reset_after_failure(self) -> None:
         """The chunk did not commit but memory moved on: rebuild it (if the
         store still answers) so a retry does not count those events twice."""
@@ -185,6 +201,7 @@ class RuleWorker:
         self.first_seen = _StoreFirstSeen(self.conn)
         self.engine = Engine(self.ruleset, self.first_seen)
         self.dedup = Deduper()
+        self._replay_cached = None
         with self._offer_lock:
             self._offered.clear()
             self._offered_rows = 0
@@ -288,7 +305,7 @@ class RuleWorker:
                 first_seen=self.first_seen.take(),
                 rule_hits={k: (v[0], v[1]) for k, v in hits.items()},
                 expected=self.cursor,
-                replay_from=self.engine.oldest_live_id() if self.engine.states else None,
+                replay_from=self._replay_from(),
             ))
         except CursorMoved:
             # Another worker evaluated these events: start over from what it stored.
