@@ -394,3 +394,18 @@ def test_a_list_valued_group_field_does_not_stop_detection(tmp_path: Path) -> No
         hits += engine.process({"id": i + 1, "ts": i * 1_000_000, "raw": "x", "app": "app1",
                                 "extra": {"session": ["s", 1], "who": who}})
     assert [h.rule.label for h in hits] == ["c", "c"]
+
+
+def test_an_event_dated_in_the_future_does_not_blind_its_group(tmp_path: Path) -> None:
+    from soc_tui.detect.engine import Engine
+
+    (tmp_path / "r.yml").write_text(RULES)
+    engine = Engine(load_rules([tmp_path]))
+    now = int(time.time() * 1_000_000)
+    future = {"id": 1, "ts": now + 30 * 86_400_000_000, "raw": "x", "app": "sshd",
+              "action": "ssh_auth_failure", "src_ip": "203.0.113.9", "repeat": 1}
+    assert engine.process(future) == []
+    hits = []
+    for i in range(5):
+        hits += engine.process({**future, "id": i + 2, "ts": now - (10 - i) * 1_000_000})
+    assert [h.rule.label for h in hits] == ["t_bruteforce"]

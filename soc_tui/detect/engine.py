@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import time
 from collections import Counter, deque
 from types import MappingProxyType
 from typing import Any, Callable, Iterable, Mapping, Protocol
@@ -27,6 +28,7 @@ from typing import Any, Callable, Iterable, Mapping, Protocol
 from soc_tui.detect.fields import RuleEvent, getter
 from soc_tui.detect.loader import Correlation, Rule, RuleBase, RuleSet
 from soc_tui.detect.prefilter import Route, rule_gate
+from soc_tui.model import now_us
 
 
 _NO_GROUP: Mapping[str, Any] = MappingProxyType({})
@@ -96,6 +98,7 @@ def _event_id(ev: dict[str, Any]) -> list[int]:
 
 SWEEP_EVERY = 20_000  # hits between sweeps of idle correlation groups
 LATE_US = 3_600_000_000  # how late (event time) a hit may arrive and still see its group
+FUTURE_US = 86_400_000_000  # how far ahead of the clock an event time may be and still count
 
 
 class _Window:
@@ -165,6 +168,8 @@ class _CorrState:
         if key is None:
             return None
         t = h.ts
+        if t > future_limit():
+            return None  # a broken timestamp would hold the group's window shut
         if t > self.newest:
             self.newest = t
         if t > self.touched.get(key, t - 1):
@@ -270,6 +275,19 @@ class _CorrState:
             bound = cand[-1][0]
         evidence = sorted({i for ids in chosen for i in ids})
         return Hit(self.corr, t, h.event, evidence, self._group(key), 1)
+
+
+_future = [0, 0]  # [limit, when computed (monotonic s)]
+
+
+def future_limit() -> int:
+    """Event times beyond this (wall clock + FUTURE_US) are not believed:
+    correlations skip such hits (recomputed at most once a second)."""
+    now = time.monotonic()
+    if now - _future[1] > 1.0:
+        _future[0] = now_us() + FUTURE_US
+        _future[1] = now
+    return _future[0]
 
 
 def _hashable(v: Any) -> str:

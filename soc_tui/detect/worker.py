@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from soc_tui.detect.alerts import Alert, Deduper
-from soc_tui.detect.engine import Engine
+from soc_tui.detect.engine import Engine, future_limit
 from soc_tui.detect.loader import Rule, RuleSet
 from soc_tui.model import us_to_iso
 from soc_tui.store.alerts import (
@@ -317,7 +317,7 @@ class RuleWorker:
         self.cursor = cursor
         self.evaluated += n
         self.alerts_raised += len(fresh)
-        self.dedup.prune(newest, self._longest_window)
+        self.dedup.prune(min(newest, future_limit()), self._longest_window)
         if self.on_alert is not None:
             for key, alert in changed.items():
                 self.on_alert(alert, key in fresh)
