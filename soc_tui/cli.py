@@ -208,12 +208,18 @@ def cmd_ingest(args: argparse.Namespace, config: Config, db: str) -> int:
             _progress(pipeline, total, start)
         await task
 
+    interrupted = False
     try:
         try:
             asyncio.run(run())
+        except KeyboardInterrupt:
+            interrupted = True
+            raise
         finally:
             if worker is not None:
-                worker.stop(drain=True)  # the backfill raises what a live tail would
+                # The backfill raises what a live tail would; on Ctrl-C the
+                # rest waits for the next run (the cursor says where it is).
+                worker.stop(drain=not interrupted)
                 worker.close()
     except OSError as exc:
         # What was read before the failure is committed with its checkpoint:
@@ -287,13 +293,20 @@ def cmd_search(args: argparse.Namespace, config: Config, db: str) -> int:
             for row in rows:
                 out.write(json.dumps(_json_event(row)) + "\n")
         elif args.format == "csv":
+            from soc_tui.text import printable
+
+            # Into a file the values stay as logged; on a terminal control
+            # characters are escaped like everywhere else.
+            safe = printable if out.isatty() else (lambda text: text)
             writer = csv.writer(out)
             writer.writerow(JSON_FIELDS)
             for row in rows:
                 ev = _json_event(row)
-                writer.writerow(
-                    [json.dumps(ev[f]) if isinstance(ev[f], dict) else ev[f] for f in JSON_FIELDS]
-                )
+                writer.writerow([
+                    json.dumps(ev[f]) if isinstance(ev[f], dict)
+                    else safe(ev[f]) if isinstance(ev[f], str) else ev[f]
+                    for f in JSON_FIELDS
+                ])
         else:
             _print_table(list(rows), out)
     finally:

@@ -409,3 +409,44 @@ def test_an_event_dated_in_the_future_does_not_blind_its_group(tmp_path: Path) -
     for i in range(5):
         hits += engine.process({**future, "id": i + 2, "ts": now - (10 - i) * 1_000_000})
     assert [h.rule.label for h in hits] == ["t_bruteforce"]
+
+
+def test_a_late_hit_is_evidence_of_the_hit_it_makes(tmp_path: Path) -> None:
+    from soc_tui.detect.engine import Engine
+
+    (tmp_path / "c.yml").write_text(
+        "title: base\nname: b\nlogsource: {product: linux}\nlevel: low\n"
+        "detection: {sel: {app: app1}, condition: sel}\n---\n"
+        "title: two\nname: c\nlevel: high\n"
+        "correlation: {type: event_count, rules: [b], group-by: [src_ip], timespan: 60s,"
+        " condition: {gte: 2}}\n")
+    engine = Engine(load_rules([tmp_path]))
+    got = []
+    for i, t in enumerate([0, 10, 20, 15]):
+        for h in engine.process({"id": i + 1, "ts": t * 1_000_000, "raw": "x", "app": "app1",
+                                 "src_ip": "192.0.2.1"}):
+            got.append(h.evidence)
+    assert got == [[1, 2], [3], [4]]
+
+
+def test_restart_replay_feeds_only_new_values(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A correlation over a new_value rule: after a restart the replay must not
+    count a repeated value that the live run had filtered out."""
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "r.yml").write_text(
+        "title: new login user\nname: nv\nlogsource: {product: linux, service: sshd}\nlevel: low\n"
+        "detection: {sel: {action: ssh_login}, condition: sel}\n"
+        "x-soc: {new_value: {fields: [user]}}\n---\n"
+        "title: three new users\nname: three\nlevel: high\n"
+        "correlation: {type: event_count, rules: [nv], group-by: [host], timespan: 10m,"
+        " condition: {gte: 3}}\n")
+    log = tmp_path / "auth.log"
+    db = tmp_path / "soc.db"
+    args = ["--db", str(db), "ingest", str(log), "--year", "2025", "--tz", "UTC", "--rules", str(rules)]
+    users = ["alice", "alice", "bob"]
+    for n, user in enumerate(users):
+        with open(log, "a") as fh:
+            fh.write(_line(n, f"Accepted publickey for {user} from 192.0.2.{n + 1} port 1 ssh2") + "\n")
+        assert main(args) == 0  # a fresh worker (a restart) for every line
+    assert [a["rule_name"] for a in _alerts(db, capsys)] == []

@@ -67,6 +67,10 @@ class FirstSeen(Protocol):
 
     def remember(self, rule_id: str, key: str, ts: int) -> None: ...
 
+    def first_ts(self, rule_id: str, key: str) -> int | None:
+        """When the value was first seen (None: never)."""
+        ...
+
     def learning_since(self, rule_id: str, ts: int) -> int:
         """The time the rule started learning (recording `ts` if it had not)."""
         ...
@@ -84,6 +88,9 @@ class MemoryFirstSeen:
 
     def remember(self, rule_id: str, key: str, ts: int) -> None:
         self.values.setdefault((rule_id, key), ts)
+
+    def first_ts(self, rule_id: str, key: str) -> int | None:
+        return self.values.get((rule_id, key))
 
     def learning_since(self, rule_id: str, ts: int) -> int:
         return self.starts.setdefault(rule_id, ts)
@@ -104,7 +111,7 @@ FUTURE_US = 86_400_000_000  # how far ahead of the clock an event time may be an
 class _Window:
     """One group's sliding window of an event_count / value_count correlation."""
 
-    __slots__ = ("entries", "total", "values", "seq", "reported", "newest")
+    __slots__ = ("entries", "total", "values", "seq", "reported", "newest", "late")
 
     def __init__(self) -> None:
         # (ts, seq, weight, value, evidence ids)
@@ -113,6 +120,7 @@ class _Window:
         self.values: Counter[Any] = Counter()
         self.seq = 0
         self.reported = 0  # entries with seq <= reported were given as evidence
+        self.late = False  # an entry was placed out of seq order since the last report
         self.newest = -(1 << 62)
 
 
@@ -217,6 +225,7 @@ class _CorrState:
             entries.append(entry)
             w.newest = t
         else:  # late: place by time (rare; linear in the window)
+            w.late = True
             pos = bisect.bisect_right([e[0] for e in entries], t)
             entries.insert(pos, entry)
         w.total += h.weight
@@ -238,10 +247,16 @@ class _CorrState:
         if not self.test(n):
             return None
         evidence: list[int] = []
-        for e in reversed(entries):
-            if e[1] <= w.reported:
-                break
-            evidence.extend(e[4])
+        if w.late:  # seq order is not position order: look at every entry
+            for e in entries:
+                if e[1] > w.reported:
+                    evidence.extend(e[4])
+            w.late = False
+        else:
+            for e in reversed(entries):
+                if e[1] <= w.reported:
+                    break
+                evidence.extend(e[4])
         w.reported = w.seq
         evidence.sort()
         return Hit(self.corr, t, h.event, evidence, self._group(key), 1)
@@ -404,11 +419,16 @@ class Engine:
     def _emit(self, hit: Hit, out: list[Hit], warm: bool) -> None:
         rule = hit.rule
         nv = rule.new_value
-        if nv is not None and not warm:
+        if nv is not None:
             key = json.dumps([field_value(hit, f) for f in nv.fields], default=str)
-            if self.first_seen.seen(rule.rule_id, key):
-                return
-            self.first_seen.remember(rule.rule_id, key, hit.ts)
+            if warm:
+                # Replaying: only the hit that was new at the time went on.
+                if self.first_seen.first_ts(rule.rule_id, key) != hit.ts:
+                    return
+            else:
+                if self.first_seen.seen(rule.rule_id, key):
+                    return
+                self.first_seen.remember(rule.rule_id, key, hit.ts)
             if nv.learn_us and hit.ts < self.first_seen.learning_since(rule.rule_id, hit.ts) + nv.learn_us:
                 return
         if not warm:

@@ -58,6 +58,12 @@ class _StoreFirstSeen:
     def remember(self, rule_id: str, key: str, ts: int) -> None:
         self.pending.setdefault((rule_id, key), ts)
 
+    def first_ts(self, rule_id: str, key: str) -> int | None:
+        k = (rule_id, key)
+        if k in self.pending:
+            return self.pending[k]
+        return first_seen_ts(self.conn, rule_id, key)
+
     def learning_since(self, rule_id: str, ts: int) -> int:
         k = (rule_id, _LEARN_KEY)
         if k in self.pending:
