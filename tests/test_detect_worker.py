@@ -450,3 +450,27 @@ def test_restart_replay_feeds_only_new_values(tmp_path: Path, capsys: pytest.Cap
             fh.write(_line(n, f"Accepted publickey for {user} from 192.0.2.{n + 1} port 1 ssh2") + "\n")
         assert main(args) == 0  # a fresh worker (a restart) for every line
     assert [a["rule_name"] for a in _alerts(db, capsys)] == []
+
+
+def test_temporal_keeps_hits_in_time_order(tmp_path: Path) -> None:
+    """A late hit must not stand in for the window's latest: evidence comes
+    from hits inside the timespan."""
+    from soc_tui.detect.engine import Engine
+
+    (tmp_path / "c.yml").write_text(
+        "title: a\nname: a\nlogsource: {product: linux}\nlevel: low\n"
+        "detection: {sel: {app: a}, condition: sel}\n---\n"
+        "title: b\nname: b\nlogsource: {product: linux}\nlevel: low\n"
+        "detection: {sel: {app: b}, condition: sel}\n---\n"
+        "title: a and b\nname: ab\nlevel: high\n"
+        "correlation: {type: temporal, rules: [a, b], group-by: [src_ip], timespan: 60s}\n")
+    engine = Engine(load_rules([tmp_path]))
+
+    def ev(i: int, app: str, t: int) -> list:
+        return [h for h in engine.process({"id": i, "ts": t * 1_000_000, "raw": "x", "app": app,
+                                           "src_ip": "192.0.2.1"}) if h.rule.label == "ab"]
+
+    assert ev(1, "a", 10) == []
+    assert ev(2, "a", 5) == []  # late
+    (hit,) = ev(3, "b", 69)  # the window [9, 69] holds the a at 10, not the one at 5
+    assert hit.evidence == [1, 3]

@@ -267,7 +267,11 @@ class _CorrState:
         if g is None:
             g = self.groups[key] = [deque() for _ in range(n)]
         t = h.ts
-        g[idx].append((t, h.evidence))
+        dq = g[idx]
+        if dq and t < dq[-1][0]:  # late: keep each deque in time order
+            dq.insert(bisect.bisect_right([e[0] for e in dq], t), (t, h.evidence))
+        else:
+            dq.append((t, h.evidence))
         low = t - self.span
         for dq in g:
             while dq and dq[0][0] < low:
