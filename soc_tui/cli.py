@@ -470,6 +470,8 @@ def _rules_test(args: argparse.Namespace, config: Config, db: str) -> int:
 def _rules_backtest(args: argparse.Namespace, config: Config, db: str) -> int:
     from soc_tui.detect.loader import RuleSet
     from soc_tui.detect.offline import run_events
+    from soc_tui.detect.worker import PastFirstSeen
+    from soc_tui.store.db import open_db
     from soc_tui.store.reader import StoreReader
     from soc_tui.store.search import compile_query
 
@@ -484,14 +486,23 @@ def _rules_backtest(args: argparse.Namespace, config: Config, db: str) -> int:
         [c for c in ruleset.correlations if id(c) in wanted],
         [],
     )
+    since = _since_us(compiled)
     reader = StoreReader(db, create=False)
+    conn = open_db(db, create=False)
     try:
-        result = run_events(subset, reader.iter_search(compiled))
+        # new_value rules know the values the store saw before the window.
+        result = run_events(subset, reader.iter_search(compiled), PastFirstSeen(conn, since))
     finally:
         reader.close()
+        conn.close()
     mine = [a for a in result.alerts if a.rule_id == target.rule_id]
     _print_alerts([(a.as_dict(), result.lines(a)) for a in mine], args.format, stored=False)
     return 0
+
+
+def _since_us(compiled: Any) -> int:
+    """The lower time bound of a compiled `since:` query."""
+    return int(compiled.params[0]) if compiled.params else 0
 
 
 def _with_inputs(rule: Any) -> set[int]:

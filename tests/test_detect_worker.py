@@ -474,3 +474,25 @@ def test_temporal_keeps_hits_in_time_order(tmp_path: Path) -> None:
     assert ev(2, "a", 5) == []  # late
     (hit,) = ev(3, "b", 69)  # the window [9, 69] holds the a at 10, not the one at 5
     assert hit.evidence == [1, 3]
+
+
+def test_backtest_of_a_new_value_rule_knows_what_was_seen_before(
+    tmp_path: Path, rules_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "auth.log"
+    day = 86_400
+    log.write_text("\n".join([
+        _line(0, "Accepted publickey for bob from 192.0.2.1 port 1 ssh2"),
+        _line(day + 60, "Accepted publickey for bob from 192.0.2.1 port 1 ssh2"),
+        _line(day + 120, "Accepted publickey for alice from 192.0.2.2 port 1 ssh2"),
+    ]) + "\n")
+    db = tmp_path / "soc.db"
+    assert main(["--db", str(db), "ingest", str(log), "--year", "2023", "--tz", "UTC",
+                 "--rules", str(rules_dir)]) == 0
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"rules: [{rules_dir}]\n")
+    capsys.readouterr()
+    assert main(["--db", str(db), "--config", str(cfg), "rules", "backtest", "t_first_login",
+                 "--since", "2023-11-21T00:00", "--format", "json"]) == 0
+    got = [json.loads(x)["user"] for x in capsys.readouterr().out.splitlines()]
+    assert got == ["alice"]

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from soc_tui.detect.alerts import Alert, Deduper
-from soc_tui.detect.engine import Engine, Hit
+from soc_tui.detect.engine import Engine, FirstSeen, Hit
 from soc_tui.detect.loader import RuleSet
 from soc_tui.model import Event
 from soc_tui.parse import LineParser
@@ -53,9 +53,12 @@ class OfflineResult:
         return [self.events[i]["raw"] for i in sorted(alert.evidence) if i in self.events]
 
 
-def run_events(ruleset: RuleSet, events: Iterable[dict[str, Any]]) -> OfflineResult:
-    """Run the rules over event dicts (with ids) in order."""
-    engine = Engine(ruleset)
+def run_events(
+    ruleset: RuleSet, events: Iterable[dict[str, Any]], first_seen: FirstSeen | None = None
+) -> OfflineResult:
+    """Run the rules over event dicts (with ids) in order; `first_seen` is the
+    new_value state to start from (default: empty, in memory)."""
+    engine = Engine(ruleset, first_seen)
     dedup = Deduper()
     alerts: list[Alert] = []
     hits: list[Hit] = []

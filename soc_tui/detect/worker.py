@@ -84,6 +84,36 @@ class _StoreFirstSeen:
         return out
 
 
+class PastFirstSeen:
+    """new_value state for a backtest: values the store first saw before
+    `before` (µs) count as seen; what the backtest itself sees is kept in
+    memory, so it stores nothing."""
+
+    def __init__(self, conn: Any, before: int) -> None:
+        self.conn = conn
+        self.before = before
+        self.mine: dict[tuple[str, str], int] = {}
+
+    def first_ts(self, rule_id: str, key: str) -> int | None:
+        k = (rule_id, key)
+        if k in self.mine:
+            return self.mine[k]
+        ts = first_seen_ts(self.conn, rule_id, key)
+        return ts if ts is not None and ts < self.before else None
+
+    def seen(self, rule_id: str, key: str) -> bool:
+        return self.first_ts(rule_id, key) is not None
+
+    def remember(self, rule_id: str, key: str, ts: int) -> None:
+        self.mine.setdefault((rule_id, key), ts)
+
+    def learning_since(self, rule_id: str, ts: int) -> int:
+        start = self.first_ts(rule_id, _LEARN_KEY)
+        if start is None:
+            self.mine[(rule_id, _LEARN_KEY)] = start = ts
+        return start
+
+
 def _alert_of(s: StoredAlert) -> Alert:
     return Alert(
         rule_id=s.rule_id, rule_name=s.rule_name, title=s.title, severity=s.severity,
