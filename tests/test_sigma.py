@@ -755,3 +755,20 @@ def test_prefilter_agrees_on_underscore_identifiers(tmp_path: Path) -> None:
 def test_an_encoded_plus_in_the_query_decodes_to_a_plus() -> None:
     e = access("/calc?q=1%2B1")
     assert matches({"cs-uri-query|contains": "q=1+1"}, e)
+
+
+def test_case_insensitive_matching_folds_unicode_case(tmp_path: Path) -> None:
+    """Greek final sigma, German sharp s: casefold on both sides, and the
+    prefilter agrees with the compiled rule."""
+    from soc_tui.detect.engine import Engine
+
+    (tmp_path / "r.yml").write_text(
+        "title: fold\nlogsource: {product: linux}\nlevel: low\n"
+        "detection:\n  a: {message|contains: 'ΟΣ'}\n  b: {message|contains|cased: 'ΟΣ'}\n"
+        "  c: {message|contains: 'STRASSE'}\n  condition: a and b and c\n")
+    rs = load_rules([tmp_path])
+    (rule,) = rs.rules
+    e = event_dict(Event(ts=0, raw="xΟΣΑ straße", app="sshd", message="xΟΣΑ straße"))
+    assert rule.match(RuleEvent(e))
+    rev = RuleEvent(e)
+    assert rule in Engine(rs).route(rev).candidates(rev)

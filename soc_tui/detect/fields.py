@@ -332,7 +332,7 @@ class RuleEvent:
         if got is None:
             vals = self.values(name, get)
             got = self._lower[name] = (
-                (vals[0].lower(),) if len(vals) == 1 else tuple(v.lower() for v in vals)
+                (vals[0].casefold(),) if len(vals) == 1 else tuple(v.casefold() for v in vals)
             )
         return got
 
@@ -351,5 +351,5 @@ class RuleEvent:
         if cased:
             return self._keywords
         if self._lkeywords is None:
-            self._lkeywords = tuple(f.lower() for f in self._keywords)
+            self._lkeywords = tuple(f.casefold() for f in self._keywords)
         return self._lkeywords

@@ -112,7 +112,7 @@ def _literal(value: Any) -> tuple[str, bool] | None:
     pieces = [t for t in toks if t is not _STAR and t is not _ONE]
     if not pieces:
         return None
-    best = max(pieces, key=len).lower()
+    best = max(pieces, key=len).casefold()
     if len(best) < MIN_LITERAL:
         return None
     return best, exact and len(toks) == 1

@@ -161,7 +161,7 @@ class Pattern:
     __slots__ = ("kind", "text", "pieces", "segments", "head", "tail")
 
     def __init__(self, toks: list[Any], *, cased: bool) -> None:
-        norm = (lambda s: s) if cased else str.lower
+        norm = (lambda s: s) if cased else str.casefold
         clean: list[Any] = []
         for t in toks:
             if t is _STAR and clean and clean[-1] is _STAR:
