@@ -261,7 +261,16 @@ class Route:
     def candidates(self, rev: RuleEvent) -> list[Rule]:
         """The rules whose gate the event passes (plus the ungated), in order."""
         hit: set[int] = set(self.always)
+        ev = rev.ev
         for field, get, table in self.exact:
+            v = get(ev)  # type: ignore[misc]
+            if v is None:
+                continue
+            if v.__class__ is str:  # the usual case: one value, no caching needed
+                idx = table.get(v.casefold())
+                if idx:
+                    hit.update(idx)
+                continue
             for text in rev.lower(field, get):  # type: ignore[arg-type]
                 idx = table.get(text)
                 if idx:
