@@ -191,7 +191,7 @@ def cmd_ingest(args: argparse.Namespace, config: Config, db: str) -> int:
     files = _expand(args.paths)
     sources = [SourceConfig(p, args.host, args.tz, args.year, args.format) for p in files]
     rule_dirs = None if args.no_rules else _rule_dirs(config, args.rules)
-    worker = None if rule_dirs is None else _start_worker(db, _load_ruleset(config, rule_dirs))
+    worker = None if rule_dirs is None else _start_worker(db, _load_ruleset(rule_dirs))
     # The parse process matches backlog events against the same rules; the
     # worker continues from there on the batches the writer hands it.
     pipeline = Pipeline(db, sources, follow=False,
@@ -374,7 +374,7 @@ def cmd_collect(args: argparse.Namespace, config: Config, db: str) -> int:
     StoreReader(db).close()
     worker = None
     if rule_dirs is not None:
-        worker = _start_worker(db, _load_ruleset(config, rule_dirs), poll_interval=0.1)
+        worker = _start_worker(db, _load_ruleset(rule_dirs), poll_interval=0.1)
     pipeline = Pipeline(db, sources, follow=True, poll_interval=args.poll,
                         on_commit=worker.offer if worker else None,
                         rule_paths=rule_dirs if worker else None)
@@ -413,11 +413,12 @@ def _rule_dirs(config: Config, given: list[str] | None = None) -> list[str]:
     return [d for d in dirs if os.path.exists(d)]
 
 
-def _load_ruleset(config: Config, given: list[str] | None = None) -> Any:
-    """Load the rules; each rule that fails is a warning, the others run."""
+def _load_ruleset(dirs: list[str]) -> Any:
+    """Load the rules of `dirs` (see _rule_dirs); each rule that fails is a
+    warning, the others run."""
     from soc_tui.detect.loader import load_rules
 
-    ruleset = load_rules(_rule_dirs(config, given))
+    ruleset = load_rules(dirs)
     for err in ruleset.errors:
         print(f"soc-tui: warning: rule not loaded: {err}", file=sys.stderr)
     return ruleset
@@ -458,7 +459,7 @@ def _rules_test(args: argparse.Namespace, config: Config, db: str) -> int:
 
     check_tz(args.tz, "--tz")
     files = _expand(args.files)
-    ruleset = _load_ruleset(config, args.rules)
+    ruleset = _load_ruleset(_rule_dirs(config, args.rules))
     try:
         result = run_files(ruleset, files, host=args.host, year=args.year, tz=args.tz)
     except (OSError, EOFError) as exc:  # incl. gzip.BadGzipFile
@@ -476,7 +477,7 @@ def _rules_backtest(args: argparse.Namespace, config: Config, db: str) -> int:
     from soc_tui.store.search import compile_query
 
     compiled = compile_query(f"since:{args.since}")
-    ruleset = _load_ruleset(config)
+    ruleset = _load_ruleset(_rule_dirs(config))
     target = ruleset.find(args.rule)
     if target is None:
         raise UserError(f"no rule named {args.rule!r} (see `soc-tui rules lint`)")

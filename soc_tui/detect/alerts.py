@@ -39,7 +39,6 @@ class Alert:
     id: int | None = None
     evidence: list[int] = field(default_factory=list)  # every evidence event id
     new_evidence: list[int] = field(default_factory=list)  # not yet stored
-    dirty: bool = True  # changed since last stored
     known: set[int] = field(default_factory=set, repr=False)  # evidence, as a set
 
     def as_dict(self) -> dict[str, Any]:
@@ -73,7 +72,6 @@ class Deduper:
 
     def load(self, alerts: list[Alert]) -> None:
         for a in alerts:
-            a.dirty = False
             a.new_evidence = []
             self.open[(a.rule_id, a.dedup_key)] = a
 
@@ -110,7 +108,6 @@ class Deduper:
             known.update(fresh)
             alert.evidence.extend(fresh)
             alert.new_evidence.extend(fresh)
-            alert.dirty = True
             return alert
         alert = Alert(
             rule_id=rule.rule_id, rule_name=rule.label, title=rule.title,

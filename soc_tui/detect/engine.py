@@ -23,7 +23,7 @@ import json
 import time
 from collections import Counter, deque
 from types import MappingProxyType
-from typing import Any, Callable, Iterable, Mapping, Protocol
+from typing import Any, Callable, Mapping
 
 from soc_tui.detect.fields import RuleEvent, getter
 from soc_tui.detect.loader import Correlation, Rule, RuleBase, RuleSet
@@ -60,40 +60,36 @@ class Hit:
         return f"Hit({self.rule.label!r}, ts={self.ts}, evidence={self.evidence})"
 
 
-class FirstSeen(Protocol):
-    """Where `new_value` rules remember the values they have seen."""
+LEARN_KEY = ""  # the value under which a new_value rule's learning start is kept
 
-    def seen(self, rule_id: str, key: str) -> bool: ...
 
-    def remember(self, rule_id: str, key: str, ts: int) -> None: ...
+class FirstSeen:
+    """Where `new_value` rules remember the values they have seen: what this
+    run saw is held in `new`; `stored` (overridden by the worker and the
+    backtest) answers for what was seen before. The default keeps it all in
+    memory (`rules test`, tests)."""
+
+    def __init__(self) -> None:
+        self.new: dict[tuple[str, str], int] = {}
+
+    def stored(self, rule_id: str, key: str) -> int | None:
+        """When an earlier run first saw the value (None: never)."""
+        return None
 
     def first_ts(self, rule_id: str, key: str) -> int | None:
         """When the value was first seen (None: never)."""
-        ...
+        ts = self.new.get((rule_id, key))
+        return ts if ts is not None else self.stored(rule_id, key)
+
+    def remember(self, rule_id: str, key: str, ts: int) -> None:
+        self.new.setdefault((rule_id, key), ts)
 
     def learning_since(self, rule_id: str, ts: int) -> int:
         """The time the rule started learning (recording `ts` if it had not)."""
-        ...
-
-
-class MemoryFirstSeen:
-    """FirstSeen kept in memory (`rules test`, tests)."""
-
-    def __init__(self) -> None:
-        self.values: dict[tuple[str, str], int] = {}
-        self.starts: dict[str, int] = {}
-
-    def seen(self, rule_id: str, key: str) -> bool:
-        return (rule_id, key) in self.values
-
-    def remember(self, rule_id: str, key: str, ts: int) -> None:
-        self.values.setdefault((rule_id, key), ts)
-
-    def first_ts(self, rule_id: str, key: str) -> int | None:
-        return self.values.get((rule_id, key))
-
-    def learning_since(self, rule_id: str, ts: int) -> int:
-        return self.starts.setdefault(rule_id, ts)
+        start = self.first_ts(rule_id, LEARN_KEY)
+        if start is None:
+            self.new[(rule_id, LEARN_KEY)] = start = ts
+        return start
 
 
 def _event_id(ev: dict[str, Any]) -> list[int]:
@@ -346,7 +342,7 @@ class Engine:
         self.ruleset = ruleset
         self.rules = [r for r in ruleset.rules if r.enabled]
         self.correlations = [c for c in ruleset.correlations if c.enabled]
-        self.first_seen = first_seen if first_seen is not None else MemoryFirstSeen()
+        self.first_seen = first_seen if first_seen is not None else FirstSeen()
         self._routes: dict[Any, Route] = {}
         # prefilter=False evaluates every routed rule (tests compare the two).
         self._gates = {id(r): rule_gate(r) for r in self.rules} if prefilter else {}
@@ -361,7 +357,6 @@ class Engine:
                 self._consumers.setdefault(id(inp), []).append((st, idx))
         self.replay_span_us = max((_chain_span(s.corr) for s in self.states), default=0)
         self._by_id = {r.rule_id: r for r in self.rules}
-        self.seen_tags: set[Any] = set()
         self.hit_counts: Counter[str] = Counter()
 
     def route(self, rev: RuleEvent) -> Route:
@@ -370,7 +365,6 @@ class Engine:
         if route is None:
             rules = [r for r in self.rules if r.sees(rev.tags)]
             route = self._routes[key] = Route(rules, self._gates)
-            self.seen_tags.add(key)
         return route
 
     def active(self, rule: Rule) -> bool:
@@ -430,7 +424,7 @@ class Engine:
                 if self.first_seen.first_ts(rule.rule_id, key) != hit.ts:
                     return
             else:
-                if self.first_seen.seen(rule.rule_id, key):
+                if self.first_seen.first_ts(rule.rule_id, key) is not None:
                     return
                 self.first_seen.remember(rule.rule_id, key, hit.ts)
             if nv.learn_us and hit.ts < self.first_seen.learning_since(rule.rule_id, hit.ts) + nv.learn_us:
@@ -444,11 +438,6 @@ class Engine:
             if res is not None:
                 self._emit(res, out, warm)
 
-    def run(self, events: Iterable[dict[str, Any]]) -> list[Hit]:
-        out: list[Hit] = []
-        for ev in events:
-            out.extend(self.process(ev))
-        return out
 
 
 def field_value(hit: Hit, name: str) -> Any:

@@ -2,11 +2,13 @@
 
 Owns: the loop that reads events in id order after the committed cursor,
 runs the engine, turns hits into alerts (Deduper), and commits the alert
-changes, first-seen values and the new cursor in one transaction
-(`soc_tui.store.alerts.commit_detection`). On start it restores what a
-restart (even SIGKILL) lost: open alerts from the store, and correlation
-windows by re-reading the last `engine.replay_span_us` of events before the
-cursor with `warm=True` (state only). Used by `soc-tui ingest` (until caught
+changes, first-seen values, the new cursor and the replay start in one
+transaction (`soc_tui.store.alerts.commit_detection`). On start it restores
+what a restart (even SIGKILL) lost: open alerts from the store, and
+correlation windows by re-reading, with `warm=True` (state only), the events
+from the oldest one the windows held at the last commit up to the cursor.
+During a backfill the writer also hands it each committed batch (`offer`),
+so it need not read those events back. Used by `soc-tui ingest` (until caught
 up), `soc-tui collect` and the TUI (a background thread). Must not: import
 Textual.
 """
@@ -19,12 +21,12 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from soc_tui.detect.alerts import Alert, Deduper
-from soc_tui.detect.engine import Engine, future_limit
+from soc_tui.detect.engine import Engine, FirstSeen, future_limit
 from soc_tui.detect.loader import Rule, RuleSet
 from soc_tui.model import us_to_iso
 from soc_tui.store.alerts import (
     DetectionChanges, StoredAlert, alert_status, commit_detection, detection_cursor,
-    CursorMoved, first_seen_has, first_seen_ts, open_alerts, replay_start,
+    CursorMoved, first_seen_ts, open_alerts, replay_start,
 )
 from soc_tui.store.db import open_db
 from soc_tui.store.events import Batch, row_event
@@ -33,85 +35,53 @@ from soc_tui.store.reader import StoreReader
 CHUNK = 2000
 REPLAY_EVERY = 20  # commits between recomputing the replay start
 MAX_OFFERED = 100_000  # rows of committed batches held for the worker
-_LEARN_KEY = ""  # first_seen value that records when a new_value rule began learning
 
 
-class _StoreFirstSeen:
-    """new_value state in SQLite; additions wait for the chunk's commit."""
+class _StoreFirstSeen(FirstSeen):
+    """new_value state in SQLite: values this worker saw wait in `new` for the
+    chunk's commit (`take`); stored ones are looked up and cached."""
 
     def __init__(self, conn: Any) -> None:
+        super().__init__()
         self.conn = conn
-        self.pending: dict[tuple[str, str], int] = {}
         self.cache: dict[tuple[str, str], int] = {}
 
-    def seen(self, rule_id: str, key: str) -> bool:
+    def stored(self, rule_id: str, key: str) -> int | None:
         k = (rule_id, key)
-        if k in self.pending or k in self.cache:
-            return True
-        if first_seen_has(self.conn, rule_id, key):
-            if len(self.cache) > 100_000:
-                self.cache.clear()
-            self.cache[k] = 0
-            return True
-        return False
-
-    def remember(self, rule_id: str, key: str, ts: int) -> None:
-        self.pending.setdefault((rule_id, key), ts)
-
-    def first_ts(self, rule_id: str, key: str) -> int | None:
-        k = (rule_id, key)
-        if k in self.pending:
-            return self.pending[k]
-        return first_seen_ts(self.conn, rule_id, key)
-
-    def learning_since(self, rule_id: str, ts: int) -> int:
-        k = (rule_id, _LEARN_KEY)
-        if k in self.pending:
-            return self.pending[k]
-        stored = first_seen_ts(self.conn, rule_id, _LEARN_KEY)
-        if stored is not None:
-            return stored
-        self.pending[k] = ts
+        ts = self.cache.get(k)
+        if ts is None:
+            ts = first_seen_ts(self.conn, rule_id, key)
+            if ts is not None:
+                self._cache(k, ts)
         return ts
 
-    def take(self) -> list[tuple[str, str, int]]:
-        out = [(r, v, ts) for (r, v), ts in self.pending.items()]
+    def _cache(self, k: tuple[str, str], ts: int) -> None:
         if len(self.cache) > 100_000:
             self.cache.clear()
-        for k, ts in self.pending.items():
-            self.cache[k] = ts
-        self.pending = {}
+        self.cache[k] = ts
+
+    def take(self) -> list[tuple[str, str, int]]:
+        """What to commit; from then on it counts as stored."""
+        out = [(r, v, ts) for (r, v), ts in self.new.items()]
+        for k, ts in self.new.items():
+            self._cache(k, ts)
+        self.new = {}
         return out
 
 
-class PastFirstSeen:
+class PastFirstSeen(FirstSeen):
     """new_value state for a backtest: values the store first saw before
-    `before` (µs) count as seen; what the backtest itself sees is kept in
+    `before` (µs) count as seen; what the backtest itself sees stays in
     memory, so it stores nothing."""
 
     def __init__(self, conn: Any, before: int) -> None:
+        super().__init__()
         self.conn = conn
         self.before = before
-        self.mine: dict[tuple[str, str], int] = {}
 
-    def first_ts(self, rule_id: str, key: str) -> int | None:
-        k = (rule_id, key)
-        if k in self.mine:
-            return self.mine[k]
+    def stored(self, rule_id: str, key: str) -> int | None:
         ts = first_seen_ts(self.conn, rule_id, key)
         return ts if ts is not None and ts < self.before else None
-
-    def seen(self, rule_id: str, key: str) -> bool:
-        return self.first_ts(rule_id, key) is not None
-
-    def remember(self, rule_id: str, key: str, ts: int) -> None:
-        self.mine.setdefault((rule_id, key), ts)
-
-    def learning_since(self, rule_id: str, ts: int) -> int:
-        start = self.first_ts(rule_id, _LEARN_KEY)
-        if start is None:
-            self.mine[(rule_id, _LEARN_KEY)] = start = ts
-        return start
 
 
 def _alert_of(s: StoredAlert) -> Alert:
@@ -119,7 +89,7 @@ def _alert_of(s: StoredAlert) -> Alert:
         rule_id=s.rule_id, rule_name=s.rule_name, title=s.title, severity=s.severity,
         first_seen=s.first_seen, last_seen=s.last_seen, host=s.host, src_ip=s.src_ip,
         user=s.user, tags=tuple(s.tags), dedup_key=s.dedup_key, count=s.count,
-        status=s.status, id=s.id, dirty=False,
+        status=s.status, id=s.id,
     )
 
 
@@ -139,8 +109,8 @@ class RuleWorker:
     """Evaluates the rules over the events of one database.
 
     `catch_up()` evaluates everything stored so far and returns; `start()` runs
-    a thread that keeps doing so (woken by `wake()` after each committed batch,
-    and polling otherwise) until `stop()`."""
+    a thread that keeps doing so (woken by `offer()` after each committed
+    batch, and polling otherwise) until `stop()`."""
 
     def __init__(
         self,
@@ -377,9 +347,6 @@ class RuleWorker:
         return total
 
     # -- background thread -----------------------------------------------------------
-
-    def wake(self) -> None:
-        self._wake.set()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="soc-tui-rules", daemon=True)

@@ -208,7 +208,6 @@ def commit_detection(conn: sqlite3.Connection, ch: DetectionChanges) -> None:
         raise
     for a in ch.alerts:
         a.new_evidence = []
-        a.dirty = False
 
 
 def open_alerts(conn: sqlite3.Connection, since_last_seen: int) -> list[StoredAlert]:
@@ -278,10 +277,6 @@ def first_seen_ts(conn: sqlite3.Connection, rule_id: str, value: str) -> int | N
         "SELECT ts FROM first_seen WHERE rule_id = ? AND value = ?", (rule_id, value)
     ).fetchone()
     return None if row is None else int(row[0])
-
-
-def first_seen_has(conn: sqlite3.Connection, rule_id: str, value: str) -> bool:
-    return first_seen_ts(conn, rule_id, value) is not None
 
 
 def rule_stats(conn: sqlite3.Connection) -> dict[str, tuple[int, int, int | None]]:
