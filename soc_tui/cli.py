@@ -30,6 +30,7 @@ from soc_tui.config import (
     default_db_path,
     load_config,
 )
+from soc_tui.child import tune_gc
 from soc_tui.model import us_to_iso
 from soc_tui.store.db import StoreError
 from soc_tui.store.search import SearchError
@@ -191,13 +192,14 @@ def cmd_ingest(args: argparse.Namespace, config: Config, db: str) -> int:
     files = _expand(args.paths)
     sources = [SourceConfig(p, args.host, args.tz, args.year, args.format) for p in files]
     rule_dirs = None if args.no_rules else _rule_dirs(config, args.rules)
-    worker = None if rule_dirs is None else _start_worker(db, _load_ruleset(rule_dirs))
+    worker = None if rule_dirs is None else _start_worker(db, rule_dirs, _load_ruleset(rule_dirs))
     # The parse process matches backlog events against the same rules; the
     # worker continues from there on the batches the writer hands it.
     pipeline = Pipeline(db, sources, follow=False,
                         on_commit=worker.offer if worker else None,
                         rule_paths=rule_dirs if worker else None)
     total = sum(_size(p) for p in files)
+    tune_gc()
     show = sys.stderr.isatty() and not args.no_progress
     start = time.monotonic()
 
@@ -219,8 +221,7 @@ def cmd_ingest(args: argparse.Namespace, config: Config, db: str) -> int:
             if worker is not None:
                 # The backfill raises what a live tail would; on Ctrl-C the
                 # rest waits for the next run (the cursor says where it is).
-                worker.stop(drain=not interrupted)
-                worker.close()
+                _stop_worker(worker, drain=not interrupted)
     except OSError as exc:
         # What was read before the failure is committed with its checkpoint:
         # running ingest again continues from there.
@@ -374,7 +375,7 @@ def cmd_collect(args: argparse.Namespace, config: Config, db: str) -> int:
     StoreReader(db).close()
     worker = None
     if rule_dirs is not None:
-        worker = _start_worker(db, _load_ruleset(rule_dirs), poll_interval=0.1)
+        worker = _start_worker(db, rule_dirs, _load_ruleset(rule_dirs), poll_interval=0.1)
     pipeline = Pipeline(db, sources, follow=True, poll_interval=args.poll,
                         on_commit=worker.offer if worker else None,
                         rule_paths=rule_dirs if worker else None)
@@ -382,11 +383,7 @@ def cmd_collect(args: argparse.Namespace, config: Config, db: str) -> int:
         asyncio.run(run())
     finally:
         if worker is not None:
-            worker.stop(drain=True)
-            worker.close()
-            if worker.failures:
-                print(f"soc-tui: warning: the rule worker failed {worker.failures} time(s) and "
-                      f"retried; last: {worker.last_failure}", file=sys.stderr)
+            _stop_worker(worker, drain=True)
     for err in pipeline.errors:
         print(f"soc-tui: warning: {err}", file=sys.stderr)
     print(f"collected {pipeline.events_written} events", file=sys.stderr)
@@ -424,18 +421,34 @@ def _load_ruleset(dirs: list[str]) -> Any:
     return ruleset
 
 
-def _start_worker(db: str, ruleset: Any, *, poll_interval: float = 0.25) -> Any:
-    """A running rule worker, or None when no rule is enabled."""
-    from soc_tui.detect.worker import RuleWorker
+def _start_worker(db: str, dirs: list[str], ruleset: Any, *, poll_interval: float = 0.25) -> Any:
+    """The rule worker running in its own process (RuleProcess), or None
+    when no rule is enabled."""
+    from soc_tui.detect.process import RuleProcess
     from soc_tui.store.reader import StoreReader
 
     if not any(r.enabled for r in ruleset.all()):
         return None
 
     StoreReader(db).close()  # create the database if this is the first run
-    worker = RuleWorker(db, ruleset, poll_interval=poll_interval)
-    worker.start()
-    return worker
+    return RuleProcess(db, dirs, ruleset, poll_interval=poll_interval)
+
+
+def _stop_worker(worker: Any, *, drain: bool) -> None:
+    """Stop the rule process (evaluating what is stored first, with drain)
+    and report how it went: retried failures as a warning, a failure that
+    stopped it as an error."""
+    from soc_tui.detect.process import RuleProcessError
+
+    try:
+        worker.stop(drain=drain)
+    except RuleProcessError as exc:
+        raise UserError(str(exc)) from None
+    finally:
+        worker.close()
+        if worker.failures:
+            print(f"soc-tui: warning: the rule worker failed {worker.failures} time(s) and "
+                  f"retried; last: {worker.last_failure}", file=sys.stderr)
 
 
 def cmd_rules(args: argparse.Namespace, config: Config, db: str) -> int:

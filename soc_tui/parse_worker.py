@@ -10,14 +10,17 @@ backlog; small and live work is parsed in-process (starting the child costs
 
 Protocol: requests `(key, parser or None, lines, now_us)` and replies
 `("ok", Rows)` / `("error", text)`, pickled over two pipes, answered strictly
-in order. The rows of a reply stay pickled (`Rows.packed()`) until the writer
+in order. With rules, a reply's rows also carry the matched ones apart
+(`Rows.matched`), which go to the rule worker as they are. The rows of a
+reply stay pickled (`Rows.packed()`) until the writer
 thread unpickles them: a reader thread doing it would hold the GIL while the
 writer waits. The source's `LineParser` travels with its first request (state
 included) and the child keeps it under `key`, so each source is parsed by one
 parser object, in order, as in-process.
 
-Lifetime: the child ignores SIGINT and SIGTERM (the collector stops on those and
-still wants its in-flight chunks parsed) and exits when its request pipe
+Lifetime (started by `soc_tui.child.spawn`): the child ignores SIGINT and
+SIGTERM (the collector stops on those and still wants its in-flight chunks
+parsed) and exits when its request pipe
 closes: on `close()`, or when the parent dies, even by SIGKILL (EOF on the
 request pipe, EPIPE on a reply), so it never outlives the collector. If the
 child dies, pending and later requests fail with WorkerError and the caller
@@ -29,29 +32,18 @@ its chunks, their order and their checkpoints), or import Textual.
 
 from __future__ import annotations
 
-import json
-import os
 import pickle
 import signal
 import subprocess
-import sys
 import threading
 from collections import deque
 from concurrent.futures import Future
 from multiprocessing.connection import Connection
-from pathlib import Path
 
+from soc_tui.child import spawn, tune_gc
 from soc_tui.model import Event
 from soc_tui.parse import LineParser
 from soc_tui.store.events import Rows, build_rows
-
-_ROOT = str(Path(__file__).resolve().parent.parent)
-_BOOT = (
-    "import sys; sys.path.insert(0, sys.argv[3]); "
-    "from soc_tui.parse_worker import _child_main; "
-    "_child_main(int(sys.argv[1]), int(sys.argv[2]), sys.argv[4])"
-)
-
 
 def parse_rows(
     parser: LineParser,
@@ -100,25 +92,9 @@ class ParseWorker:
     def __init__(self, rule_paths: list[str] | None = None) -> None:
         """With `rule_paths`, the child also matches each event against those
         rules (Rows.matches); it loads them itself."""
-        req_r, req_w = os.pipe()
-        res_r, res_w = os.pipe()
-        try:
-            self._proc = subprocess.Popen(
-                [sys.executable, "-c", _BOOT, str(req_r), str(res_w), _ROOT,
-                 json.dumps(rule_paths)],
-                pass_fds=(req_r, res_w),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-            )
-        except BaseException:
-            for fd in (req_w, res_r):
-                os.close(fd)
-            raise
-        finally:
-            os.close(req_r)
-            os.close(res_w)
-        self._send = Connection(req_w, readable=False)
-        self._recv = Connection(res_r, writable=False)
+        self._proc, self._send, self._recv = spawn(
+            "soc_tui.parse_worker._child_main", rule_paths
+        )
         self._pending: deque[Future[Rows]] = deque()
         self._send_lock = threading.Lock()
         self._known: set[str] = set()
@@ -210,7 +186,7 @@ class ParseWorker:
                 fut.set_exception(WorkerError(self._dead or "parse worker exited"))
 
 
-def _child_main(req_fd: int, res_fd: int, rule_paths: str = "null") -> None:
+def _child_main(req_fd: int, res_fd: int, paths: list[str] | None = None) -> None:
     """The child's loop: parse requests until the request pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -218,12 +194,12 @@ def _child_main(req_fd: int, res_fd: int, rule_paths: str = "null") -> None:
     replies = Connection(res_fd, readable=False)
     parsers: dict[str, LineParser] = {}
     matcher: Matcher | None = None
-    paths = json.loads(rule_paths)
     if paths:
         try:
             matcher = Matcher(paths)
         except Exception:  # noqa: BLE001 - the rule worker then matches these events itself
             matcher = None
+    tune_gc()
     while True:
         try:
             data = requests.recv_bytes()

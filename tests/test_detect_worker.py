@@ -285,7 +285,7 @@ def _pipeline_alerts(tmp_path: Path, log: Path, rules_dir: Path, parse_rules: Pa
     prematched = []
 
     def offer(first: int, batch: Any) -> None:
-        prematched.extend(p.matches is not None for p in batch.written)
+        prematched.extend(p.prematched for p in batch.written)
         worker.offer(first, batch)
 
     pipeline = Pipeline(str(db), [SourceConfig(str(log), None, "UTC", 2025, "auto")], follow=False,

@@ -109,11 +109,12 @@ class _Window:
 
     __slots__ = ("entries", "total", "values", "seq", "reported", "newest", "late")
 
-    def __init__(self) -> None:
+    def __init__(self, distinct: bool) -> None:
         # (ts, seq, weight, value, evidence ids)
         self.entries: deque[tuple[int, int, int, Any, list[int]]] = deque()
         self.total = 0
-        self.values: Counter[Any] = Counter()
+        # value_count only: how many entries hold each value
+        self.values: Counter[Any] | None = Counter() if distinct else None
         self.seq = 0
         self.reported = 0  # entries with seq <= reported were given as evidence
         self.late = False  # an entry was placed out of seq order since the last report
@@ -200,12 +201,12 @@ class _CorrState:
         return dict(zip(self.corr.group_by, key))
 
     def _count(self, h: Hit, idx: int, key: tuple[Any, ...]) -> Hit | None:
+        distinct = self.distinct
         w = self.groups.get(key)
         if w is None:
-            w = self.groups[key] = _Window()
+            w = self.groups[key] = _Window(distinct)
         t = h.ts
         value = None
-        distinct = self.distinct
         if distinct:
             reader = self.value_readers[idx]
             value = reader(h) if reader else None
@@ -225,18 +226,19 @@ class _CorrState:
             pos = bisect.bisect_right([e[0] for e in entries], t)
             entries.insert(pos, entry)
         w.total += h.weight
-        if distinct:
-            w.values[value] += 1
+        values = w.values
+        if values is not None:
+            values[value] += 1
         low = w.newest - self.span
         while entries and entries[0][0] <= low:
             old = entries.popleft()
             w.total -= old[2]
-            if distinct:
-                w.values[old[3]] -= 1
-                if not w.values[old[3]]:
-                    del w.values[old[3]]
+            if values is not None:
+                values[old[3]] -= 1
+                if not values[old[3]]:
+                    del values[old[3]]
         if in_order:
-            n = len(w.values) if distinct else w.total
+            n = len(values) if values is not None else w.total
         else:
             inside = [e for e in entries if t - self.span < e[0] <= t]
             n = len({e[3] for e in inside}) if distinct else sum(e[2] for e in inside)

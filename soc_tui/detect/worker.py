@@ -7,14 +7,17 @@ transaction (`soc_tui.store.alerts.commit_detection`). On start it restores
 what a restart (even SIGKILL) lost: open alerts from the store, and
 correlation windows by re-reading, with `warm=True` (state only), the events
 from the oldest one the windows held at the last commit up to the cursor.
-During a backfill the writer also hands it each committed batch (`offer`),
-so it need not read those events back. Used by `soc-tui ingest` (until caught
-up), `soc-tui collect` and the TUI (a background thread). Must not: import
+The writer also hands it each committed batch (`pack_offer`, then `offer` or
+`take_offer`): the rows a parse process matched, with their rules, so it need
+not read those events back nor match them again. `soc-tui ingest` and
+`collect` run it in a process of its own (`soc_tui.detect.process`); tests
+and `catch_up` callers run it in a thread or inline. Must not: import
 Textual.
 """
 
 from __future__ import annotations
 
+import pickle
 import threading
 from collections import deque
 from dataclasses import dataclass
@@ -103,6 +106,36 @@ class _Offered:
     items: list[tuple[int, str, tuple[Any, ...], tuple[str, ...] | None]]
     newest: int
     ingested: int
+
+
+# (first id, last id, newest ts, ingested_at, parts): parts are (the part's
+# first id, source, rows the rules need: [(index in part, matched rule ids or
+# None, row)], or that list pickled as the parse process made it).
+Offer = tuple[int, int, int, int, list[tuple[int, str, Any]]]
+
+
+def pack_offer(first_id: int, batch: Batch, digest: str) -> Offer:
+    """What the writer hands the rules of a batch it committed (ids from
+    `first_id`): of the rows the parse step matched against the rule set
+    `digest`, only those that matched (already pickled when a parse process
+    made them); of any other rows, all. Cheap: it runs in the writer thread."""
+    parts: list[tuple[int, str, Any]] = []
+    event_id = first_id
+    newest = 0
+    for part in batch.written:
+        if part.max_ts > newest:
+            newest = part.max_ts
+        payload: Any
+        if part.matched is not None and part.rules_digest == digest:
+            payload = part.matched
+        elif part.matches is not None and part.rules_digest == digest:
+            rows = part.unpacked()
+            payload = [(i, ids, rows[i]) for i, ids in part.matches.items()]
+        else:
+            payload = [(i, None, row) for i, row in enumerate(part.unpacked())]
+        parts.append((event_id, part.source, payload))
+        event_id += part.count
+    return (first_id, event_id - 1, newest, batch.ingested_at, parts)
 
 
 class RuleWorker:
@@ -248,29 +281,23 @@ class RuleWorker:
 
     def offer(self, first_id: int, batch: Batch) -> None:
         """A batch the writer just committed (ids from first_id), so the worker
-        need not read it back. Called in the writer thread: it keeps only the
-        rows the rules need (those the parse step matched, or all when it did
-        not match them) and queues them. Beyond a bound the offer is dropped:
-        the store has it all anyway."""
+        need not read it back. Called in the writer thread."""
+        self.take_offer(pack_offer(first_id, batch, self._digest))
+
+    def take_offer(self, offer: Offer) -> None:
+        """Queue what `pack_offer` made of a committed batch. Beyond a bound
+        the offer is dropped: the store has it all anyway."""
+        first, last, newest, ingested, parts = offer
         items: list[tuple[int, str, tuple[Any, ...], tuple[str, ...] | None]] = []
-        digest = self._digest
-        event_id = first_id
-        newest = 0
-        for part in batch.written:
-            rows = part.unpacked()
-            if part.max_ts > newest:
-                newest = part.max_ts
-            src = part.source
-            if part.matches is not None and part.rules_digest == digest:
-                items.extend((event_id + i, src, rows[i], ids) for i, ids in part.matches.items())
-            else:
-                items.extend((event_id + i, src, row, None) for i, row in enumerate(rows))
-            event_id += part.count
+        loads = pickle.loads
+        for part_first, src, payload in parts:
+            rows = loads(payload) if payload.__class__ is bytes else payload
+            items.extend((part_first + i, src, row, ids) for i, ids, row in rows)
         with self._offer_lock:
             if self._offered_rows + len(items) > MAX_OFFERED:
                 self.offers_dropped += 1
                 return
-            self._offered.append(_Offered(first_id, event_id - 1, items, newest, batch.ingested_at))
+            self._offered.append(_Offered(first, last, items, newest, ingested))
             self._offered_rows += len(items)
         self._wake.set()
 

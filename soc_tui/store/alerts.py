@@ -145,67 +145,68 @@ def commit_detection(conn: sqlite3.Connection, ch: DetectionChanges) -> None:
     every alert twice."""
     now = now_us()
     inserted: list[Any] = []
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        current = detection_cursor(conn)
-        if (ch.expected >= 0 and current != ch.expected) or ch.cursor < current:
-            raise CursorMoved(f"the rule cursor moved to {current} (this worker expected {ch.expected})")
-        for a in ch.alerts:
-            if a.id is None:
-                cur = conn.execute(
-                    "INSERT INTO alerts (rule_id, rule_name, title, severity, status, count,"
-                    " first_seen, last_seen, host, src_ip, user, tags, dedup_key, created_at, updated_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (a.rule_id, a.rule_name, a.title, a.severity, a.status, a.count,
-                     a.first_seen, a.last_seen, a.host, a.src_ip, a.user, json.dumps(list(a.tags)),
-                     a.dedup_key, now, now),
-                )
-                a.id = int(cur.lastrowid)
-                inserted.append(a)
-                conn.execute(
-                    "INSERT INTO rule_stats (rule_id, alerts) VALUES (?, 1)"
-                    " ON CONFLICT (rule_id) DO UPDATE SET alerts = alerts + 1",
-                    (a.rule_id,),
-                )
-            else:
-                conn.execute(
-                    "UPDATE alerts SET count = ?, first_seen = ?, last_seen = ?, updated_at = ?"
-                    " WHERE id = ?",
-                    (a.count, a.first_seen, a.last_seen, now, a.id),
-                )
-            if a.new_evidence:
+    with conn.write_lock:  # see store.db._write_lock
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            current = detection_cursor(conn)
+            if (ch.expected >= 0 and current != ch.expected) or ch.cursor < current:
+                raise CursorMoved(f"the rule cursor moved to {current} (this worker expected {ch.expected})")
+            for a in ch.alerts:
+                if a.id is None:
+                    cur = conn.execute(
+                        "INSERT INTO alerts (rule_id, rule_name, title, severity, status, count,"
+                        " first_seen, last_seen, host, src_ip, user, tags, dedup_key, created_at, updated_at)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (a.rule_id, a.rule_name, a.title, a.severity, a.status, a.count,
+                         a.first_seen, a.last_seen, a.host, a.src_ip, a.user, json.dumps(list(a.tags)),
+                         a.dedup_key, now, now),
+                    )
+                    a.id = int(cur.lastrowid)
+                    inserted.append(a)
+                    conn.execute(
+                        "INSERT INTO rule_stats (rule_id, alerts) VALUES (?, 1)"
+                        " ON CONFLICT (rule_id) DO UPDATE SET alerts = alerts + 1",
+                        (a.rule_id,),
+                    )
+                else:
+                    conn.execute(
+                        "UPDATE alerts SET count = ?, first_seen = ?, last_seen = ?, updated_at = ?"
+                        " WHERE id = ?",
+                        (a.count, a.first_seen, a.last_seen, now, a.id),
+                    )
+                if a.new_evidence:
+                    conn.executemany(
+                        "INSERT OR IGNORE INTO alert_events (alert_id, event_id) VALUES (?, ?)",
+                        [(a.id, i) for i in a.new_evidence],
+                    )
+            if ch.first_seen:
                 conn.executemany(
-                    "INSERT OR IGNORE INTO alert_events (alert_id, event_id) VALUES (?, ?)",
-                    [(a.id, i) for i in a.new_evidence],
+                    "INSERT OR IGNORE INTO first_seen (rule_id, value, ts) VALUES (?, ?, ?)", ch.first_seen
                 )
-        if ch.first_seen:
-            conn.executemany(
-                "INSERT OR IGNORE INTO first_seen (rule_id, value, ts) VALUES (?, ?, ?)", ch.first_seen
-            )
-        for rule_id, (hits, last) in ch.rule_hits.items():
+            for rule_id, (hits, last) in ch.rule_hits.items():
+                conn.execute(
+                    "INSERT INTO rule_stats (rule_id, hits, last_hit) VALUES (?, ?, ?)"
+                    " ON CONFLICT (rule_id) DO UPDATE SET hits = hits + excluded.hits,"
+                    " last_hit = max(coalesce(last_hit, 0), excluded.last_hit)",
+                    (rule_id, hits, last),
+                )
             conn.execute(
-                "INSERT INTO rule_stats (rule_id, hits, last_hit) VALUES (?, ?, ?)"
-                " ON CONFLICT (rule_id) DO UPDATE SET hits = hits + excluded.hits,"
-                " last_hit = max(coalesce(last_hit, 0), excluded.last_hit)",
-                (rule_id, hits, last),
+                "INSERT INTO detect_state (name, value) VALUES (?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (CURSOR, ch.cursor),
             )
-        conn.execute(
-            "INSERT INTO detect_state (name, value) VALUES (?, ?)"
-            " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-            (CURSOR, ch.cursor),
-        )
-        conn.execute(
-            "INSERT INTO detect_state (name, value) VALUES (?, ?)"
-            " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-            (REPLAY_FROM, ch.replay_from if ch.replay_from is not None else ch.cursor + 1),
-        )
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        for a in inserted:  # ids given inside the rolled-back transaction are void
-            a.id = None
-        raise
+            conn.execute(
+                "INSERT INTO detect_state (name, value) VALUES (?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (REPLAY_FROM, ch.replay_from if ch.replay_from is not None else ch.cursor + 1),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            for a in inserted:  # ids given inside the rolled-back transaction are void
+                a.id = None
+            raise
     for a in ch.alerts:
         a.new_evidence = []
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Callable
 
@@ -57,13 +58,35 @@ RAW_SQL = "event_raw(e.id)"
 MESSAGE_SQL = "coalesce(e.message, event_message(e.id))"
 
 
+_WRITE_LOCKS: dict[str, threading.Lock] = {}
+_WRITE_LOCKS_GUARD = threading.Lock()
+
+
+def _write_lock(path: Path) -> threading.Lock:
+    """The lock every connection of this process to the file at `path` holds
+    while it writes. Two writing threads (the event writer and the rule
+    worker, or a TUI action) then hand the database over on a mutex at
+    once, instead of SQLite's busy handler polling with sleeps of up to
+    100 ms, which cost a backfill with rules a quarter of its speed.
+    Other processes still meet the busy timeout."""
+    key = os.path.realpath(path)
+    with _WRITE_LOCKS_GUARD:
+        lock = _WRITE_LOCKS.get(key)
+        if lock is None:
+            lock = _WRITE_LOCKS[key] = threading.Lock()
+        return lock
+
+
 class StoreConnection(sqlite3.Connection):
-    """A connection with its caches of the `terms` table and of decoded raw blocks."""
+    """A connection with its caches of the `terms` table and of decoded raw
+    blocks, and the process's write lock for its file (`write_lock`: take it
+    around every write transaction)."""
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.terms = Terms(self)
         self.blocks = BlockCache(self)
+        self.write_lock = threading.Lock()  # replaced by open_db with the file's
 
 
 def open_db(
@@ -84,6 +107,7 @@ def open_db(
         conn = sqlite3.connect(
             p, check_same_thread=False, isolation_level=None, factory=StoreConnection
         )
+        conn.write_lock = _write_lock(p)
         _register_functions(conn)
         conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         if p.stat().st_size == 0:

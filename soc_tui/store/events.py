@@ -63,16 +63,29 @@ class Rows:
     # not. `rules_digest` names the rule set (RuleSet.digest) they came from.
     matches: dict[int, tuple[str, ...]] | None = None
     rules_digest: str = ""
+    # In packed form, `matches` travels as `matched`: the matched rows alone,
+    # pickled [(index, rule ids, row)], what the rule worker takes as is.
+    matched: bytes | None = None
 
     def __len__(self) -> int:
         return self.count
 
+    @property
+    def prematched(self) -> bool:
+        """Whether the parse step ran the detection rules on these rows."""
+        return self.matches is not None or self.matched is not None
+
     def packed(self) -> Rows:
         if isinstance(self.rows, bytes):
             return self
-        data = pickle.dumps(self.rows, protocol=pickle.HIGHEST_PROTOCOL)
-        return Rows(self.source, data, self.count, self.unparsed, self.truncated, self.max_ts,
-                    self.matches, self.rules_digest)
+        dumps = pickle.dumps
+        proto = pickle.HIGHEST_PROTOCOL
+        rows = self.rows
+        matched = None
+        if self.matches is not None:
+            matched = dumps([(i, ids, rows[i]) for i, ids in self.matches.items()], protocol=proto)
+        return Rows(self.source, dumps(rows, protocol=proto), self.count, self.unparsed,
+                    self.truncated, self.max_ts, None, self.rules_digest, matched)
 
     def unpacked(self) -> list[tuple[Any, ...]]:
         rows = self.rows
@@ -274,53 +287,54 @@ def write_batch(conn: StoreConnection, sources: SourceIds, batch: Batch) -> tupl
     ingested = now_us()
     parts = _event_parts(batch.events) + batch.parts if batch.events else batch.parts
     code = conn.terms.codes.__getitem__
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        first_id = (conn.execute("SELECT max(id) FROM events").fetchone()[0] or 0) + 1
-        n = 0
-        per_source: dict[int, list[int]] = {}
-        for part in parts:
-            if not part.count:
-                continue
-            sid = sources.get(part.source)
-            rows = part.unpacked()
-            if len(rows) != part.count:
-                raise StoreError(f"{part.source}: {len(rows)} rows for a count of {part.count}")
-            insert_rows(conn, code, sid, first_id + n, rows, [ingested] * len(rows))
-            part.rows = rows  # kept unpacked for whoever is told of the commit
-            n += part.count
-            stat = per_source.get(sid)
-            if stat is None:
-                per_source[sid] = [part.count, part.unparsed, part.truncated, part.max_ts]
-            else:
-                stat[0] += part.count
-                stat[1] += part.unparsed
-                stat[2] += part.truncated
-                stat[3] = max(stat[3], part.max_ts)
-        last_id = first_id + n - 1
-        for name in set(batch.lines) | {s for s, _ in batch.checkpoints.values()}:
-            sources.get(name)
-        for sid, (count, unparsed, truncated, last_ts) in per_source.items():
-            _bump_stats(conn, sid, events=count, unparsed=unparsed, truncated=truncated,
-                        last_ts=last_ts, now=ingested)
-        for name, count in batch.lines.items():
-            _bump_stats(conn, sources.get(name), lines=count, nbytes=batch.bytes.get(name, 0),
-                        now=ingested)
-        for gap in batch.gaps:
-            sid = sources.get(gap.source)
-            conn.execute(
-                "INSERT INTO gaps (source, at, reason, detail) VALUES (?, ?, ?, ?)",
-                (sid, ingested, gap.reason, gap.detail),
-            )
-            _bump_stats(conn, sid, gaps=1, now=ingested)
-        for source, cp in batch.checkpoints.values():
-            save_checkpoint(conn, sources.get(source), cp, ingested)
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        conn.terms.rollback()
-        raise
+    with conn.write_lock:  # see store.db._write_lock
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            first_id = (conn.execute("SELECT max(id) FROM events").fetchone()[0] or 0) + 1
+            n = 0
+            per_source: dict[int, list[int]] = {}
+            for part in parts:
+                if not part.count:
+                    continue
+                sid = sources.get(part.source)
+                rows = part.unpacked()
+                if len(rows) != part.count:
+                    raise StoreError(f"{part.source}: {len(rows)} rows for a count of {part.count}")
+                insert_rows(conn, code, sid, first_id + n, rows, [ingested] * len(rows))
+                part.rows = rows  # kept unpacked for whoever is told of the commit
+                n += part.count
+                stat = per_source.get(sid)
+                if stat is None:
+                    per_source[sid] = [part.count, part.unparsed, part.truncated, part.max_ts]
+                else:
+                    stat[0] += part.count
+                    stat[1] += part.unparsed
+                    stat[2] += part.truncated
+                    stat[3] = max(stat[3], part.max_ts)
+            last_id = first_id + n - 1
+            for name in set(batch.lines) | {s for s, _ in batch.checkpoints.values()}:
+                sources.get(name)
+            for sid, (count, unparsed, truncated, last_ts) in per_source.items():
+                _bump_stats(conn, sid, events=count, unparsed=unparsed, truncated=truncated,
+                            last_ts=last_ts, now=ingested)
+            for name, count in batch.lines.items():
+                _bump_stats(conn, sources.get(name), lines=count, nbytes=batch.bytes.get(name, 0),
+                            now=ingested)
+            for gap in batch.gaps:
+                sid = sources.get(gap.source)
+                conn.execute(
+                    "INSERT INTO gaps (source, at, reason, detail) VALUES (?, ?, ?, ?)",
+                    (sid, ingested, gap.reason, gap.detail),
+                )
+                _bump_stats(conn, sid, gaps=1, now=ingested)
+            for source, cp in batch.checkpoints.values():
+                save_checkpoint(conn, sources.get(source), cp, ingested)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            conn.terms.rollback()
+            raise
     conn.terms.commit()
     for i, ev in enumerate(batch.events):
         ev.id = first_id + i
