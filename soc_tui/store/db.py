@@ -322,7 +322,17 @@ def _v3(conn: sqlite3.Connection) -> None:
     create_alert_tables(conn)
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3]
+def _v4(conn: sqlite3.Connection) -> None:
+    """Triage (alert workflow columns, incidents, notes, audit, analyst
+    suppressions) and the hash chain over them and the events."""
+    from soc_tui.store.chain import create_chain_tables
+    from soc_tui.store.triage import create_triage_tables
+
+    create_triage_tables(conn)
+    create_chain_tables(conn)
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3, _v4]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
