@@ -19,7 +19,7 @@ import sys
 import time
 from typing import Any, Sequence
 
-from soc_tui import __version__
+from soc_tui import __version__, cli_triage
 from soc_tui.config import (
     FORMATS,
     Config,
@@ -34,8 +34,10 @@ from soc_tui.child import tune_gc
 from soc_tui.model import us_to_iso
 from soc_tui.store.db import StoreError
 from soc_tui.store.search import SearchError
+from soc_tui.store.triage import TriageError
 
 EXIT_USAGE = 2
+EXIT_REFUSED = 1  # a triage action refused (invalid transition, unknown id)
 
 JSON_FIELDS = (
     "id", "ts", "host", "app", "pid", "action", "outcome", "user", "target_user",
@@ -45,8 +47,7 @@ JSON_FIELDS = (
 TABLE_FIELDS = ("ts", "host", "app", "action", "outcome", "user", "src_ip", "message")
 
 
-ALERT_STATUSES = ("new", "acknowledged", "in_progress", "closed")
-SEVERITIES = ("low", "medium", "high", "critical")
+from soc_tui.store.triage import ALERT_STATUSES, SEVERITIES  # noqa: E402
 
 
 class UserError(Exception):
@@ -62,6 +63,10 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     parser.add_argument(
         "--config", metavar="PATH", default=default,
         help="YAML config file (env SOC_TUI_CONFIG; default ~/.config/soc-tui/config.yaml)",
+    )
+    parser.add_argument(
+        "--analyst", metavar="NAME", default=default,
+        help="who is acting, for the audit trail (default: the OS user)",
     )
 
 
@@ -119,14 +124,18 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--since", default="7d", help="how far back (duration like 7d or an ISO time; default 7d)")
     r.add_argument("--format", choices=("table", "json"), default="table")
 
-    p = sub.add_parser("alerts", parents=[common], help="list alerts")
+    p = sub.add_parser("alerts", parents=[common], help="list and triage alerts")
     asub = p.add_subparsers(dest="alerts_command", metavar="ACTION", required=True)
     r = asub.add_parser("list", parents=[common], help="alerts, most severe and newest first")
     r.add_argument("--status", choices=ALERT_STATUSES)
-    r.add_argument("--severity", choices=SEVERITIES)
+    r.add_argument("--severity", choices=SEVERITIES[1:])  # informational never alerts
     r.add_argument("--rule", help="only this rule (name or id)")
+    r.add_argument("--assignee", help="only alerts assigned to NAME")
+    r.add_argument("--incident", type=int, metavar="ID", help="only alerts linked to incident ID")
     r.add_argument("--limit", type=int, default=0, help="at most N alerts (0: all)")
-    r.add_argument("--format", choices=("table", "json"), default="table")
+    r.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    cli_triage.add_alert_actions(asub, common)
+    cli_triage.add_parsers(sub, common)
     return parser
 
 
@@ -147,6 +156,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SearchError as exc:
         print(f"soc-tui: error: bad query: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except TriageError as exc:
+        print(f"soc-tui: error: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -294,11 +306,7 @@ def cmd_search(args: argparse.Namespace, config: Config, db: str) -> int:
             for row in rows:
                 out.write(json.dumps(_json_event(row)) + "\n")
         elif args.format == "csv":
-            from soc_tui.text import printable
-
-            # Into a file the values stay as logged; on a terminal control
-            # characters are escaped like everywhere else.
-            safe = printable if out.isatty() else (lambda text: text)
+            safe = _csv_text(out)
             writer = csv.writer(out)
             writer.writerow(JSON_FIELDS)
             for row in rows:
@@ -529,11 +537,18 @@ def _with_inputs(rule: Any) -> set[int]:
 def cmd_alerts(args: argparse.Namespace, config: Config, db: str) -> int:
     from soc_tui.store.reader import StoreReader
 
+    if args.alerts_command == "show":
+        return cli_triage.alert_show(args, db)
+    if args.alerts_command == "metrics":
+        return cli_triage.alert_metrics(args, db)
+    if args.alerts_command != "list":
+        return cli_triage.alert_action(args, db)
     if args.limit < 0:
         raise UserError("--limit must be 0 (all) or more")
     reader = StoreReader(db, create=False)
     try:
         alerts = reader.alerts(status=args.status, severity=args.severity, rule=args.rule,
+                               assignee=args.assignee, incident=args.incident,
                                limit=args.limit or None)
         rows = []
         for a in alerts:
@@ -550,6 +565,9 @@ def _print_alerts(rows: list[tuple[dict[str, Any], list[str]]], fmt: str, *, sto
     from soc_tui.text import printable
 
     out = sys.stdout
+    if fmt == "csv":
+        _alerts_csv(rows, out)
+        return
     if fmt == "json":
         for d, lines in rows:
             obj = {
@@ -560,7 +578,9 @@ def _print_alerts(rows: list[tuple[dict[str, Any], list[str]]], fmt: str, *, sto
                 "tags": list(d["tags"]), "evidence": lines,
             }
             if stored:
-                obj = {"id": d["id"], "status": d["status"], **obj, "event_ids": d["event_ids"]}
+                obj = {"id": d["id"], "status": d["status"], **obj, "event_ids": d["event_ids"],
+                       "assignee": d["assignee"], "labels": list(d["labels"]),
+                       "incident_id": d["incident_id"], "close_reason": d["close_reason"]}
             out.write(json.dumps(obj) + "\n")
         return
     if not rows:
@@ -585,7 +605,37 @@ def _print_alerts(rows: list[tuple[dict[str, Any], list[str]]], fmt: str, *, sto
                 out.write(f"      ... {len(lines) - 5} more\n")
 
 
+ALERT_CSV = ("id", "status", "severity", "rule_name", "title", "count", "first_seen", "last_seen",
+             "host", "src_ip", "user", "assignee", "incident_id", "close_reason", "tags", "labels",
+             "event_ids")
+
+
+def _csv_text(out: Any) -> Any:
+    """How CSV cells of text are written to `out`: into a file as logged, on
+    a terminal with control characters escaped like everywhere else."""
+    from soc_tui.text import printable
+
+    return printable if out.isatty() else (lambda text: text)
+
+
+def _alerts_csv(rows: list[tuple[dict[str, Any], list[str]]], out: Any) -> None:
+    """Stored alerts as CSV (the table's columns plus triage; lists joined by ';')."""
+    safe = _csv_text(out)
+    w = csv.writer(out)
+    w.writerow(ALERT_CSV)
+    for d, _ in rows:
+        cells = []
+        for k in ALERT_CSV:
+            v = d.get(k)
+            if k in ("first_seen", "last_seen"):
+                v = us_to_iso(v)
+            elif isinstance(v, list):
+                v = ";".join(map(str, v))
+            cells.append(safe(v) if isinstance(v, str) else v)
+        w.writerow(cells)
+
+
 _COMMANDS = {
     "ingest": cmd_ingest, "search": cmd_search, "collect": cmd_collect,
-    "rules": cmd_rules, "alerts": cmd_alerts,
+    "rules": cmd_rules, "alerts": cmd_alerts, **cli_triage.COMMANDS,
 }

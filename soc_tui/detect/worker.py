@@ -23,10 +23,10 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-from soc_tui.detect.alerts import Alert, Deduper
+from soc_tui.detect.alerts import Alert, Deduper, group_fields
 from soc_tui.detect.engine import Engine, FirstSeen, future_limit
 from soc_tui.detect.loader import Rule, RuleSet
-from soc_tui.model import us_to_iso
+from soc_tui.model import now_us, us_to_iso
 from soc_tui.store.alerts import (
     DetectionChanges, StoredAlert, alert_status, commit_detection, detection_cursor,
     CursorMoved, first_seen_ts, open_alerts, replay_start,
@@ -34,10 +34,21 @@ from soc_tui.store.alerts import (
 from soc_tui.store.db import open_db
 from soc_tui.store.events import Batch, row_event
 from soc_tui.store.reader import StoreReader
+from soc_tui.store.triage import Suppression, list_suppressions
 
 CHUNK = 2000
 REPLAY_EVERY = 20  # commits between recomputing the replay start
 MAX_OFFERED = 100_000  # rows of committed batches held for the worker
+
+
+def _suppressed_by(suppressions: list[Suppression], hit: Any) -> int | None:
+    """The id of the first analyst suppression a hit matches, if any."""
+    rule = hit.rule
+    group = group_fields(hit)
+    for s in suppressions:
+        if s.matches(rule.name or "", rule.rule_id, group):
+            return s.id
+    return None
 
 
 class _StoreFirstSeen(FirstSeen):
@@ -315,6 +326,8 @@ class RuleWorker:
         changed: dict[int, Alert] = {}
         fresh: set[int] = set()
         hits: dict[str, list[int]] = {}
+        suppressions = list_suppressions(self.conn, active_at=now_us())
+        suppressed: dict[int, tuple[int, int]] = {}
         engine = self.engine
         for ev, matched in items:
             if matched is None:
@@ -325,6 +338,12 @@ class RuleWorker:
                 h = hits.setdefault(hit.rule.rule_id, [0, 0])
                 h[0] += 1
                 h[1] = max(h[1], hit.ts)
+                if suppressions:
+                    by = _suppressed_by(suppressions, hit)
+                    if by is not None:  # counted on the analyst's suppression, not raised
+                        held, last = suppressed.get(by, (0, 0))
+                        suppressed[by] = (held + 1, max(last, hit.ts))
+                        continue
                 alert = self.dedup.add(hit)
                 if alert is None:
                     continue
@@ -337,6 +356,7 @@ class RuleWorker:
                 alerts=list(changed.values()),
                 first_seen=self.first_seen.take(),
                 rule_hits={k: (v[0], v[1]) for k, v in hits.items()},
+                suppressed=suppressed,
                 expected=self.cursor,
                 replay_from=self._replay_from(),
             ))

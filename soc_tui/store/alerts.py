@@ -79,21 +79,31 @@ class StoredAlert:
     dedup_key: str
     created_at: int
     updated_at: int
+    # Triage (schema v4; see store/triage.py)
+    assignee: str | None = None
+    labels: list[str] = field(default_factory=list)
+    incident_id: int | None = None
+    close_reason: str | None = None
+    acked_at: int | None = None
+    closed_at: int | None = None
     event_ids: list[int] = field(default_factory=list)
 
 
 _ALERT_COLS = (
     "id, rule_id, rule_name, title, severity, status, count, first_seen, last_seen,"
-    " host, src_ip, user, tags, dedup_key, created_at, updated_at"
+    " host, src_ip, user, tags, dedup_key, created_at, updated_at,"
+    " assignee, labels, incident_id, close_reason, acked_at, closed_at"
 )
 
 
 def _alert(row: tuple[Any, ...]) -> StoredAlert:
     a = StoredAlert(*row)
-    try:
-        a.tags = json.loads(a.tags) if isinstance(a.tags, str) else []
-    except ValueError:
-        a.tags = []
+    for name in ("tags", "labels"):
+        value = getattr(a, name)
+        try:
+            setattr(a, name, json.loads(value) if isinstance(value, str) else [])
+        except ValueError:
+            setattr(a, name, [])
     return a
 
 
@@ -115,6 +125,8 @@ class DetectionChanges:
     alerts: list[Any] = field(default_factory=list)
     first_seen: list[tuple[str, str, int]] = field(default_factory=list)
     rule_hits: dict[str, tuple[int, int]] = field(default_factory=dict)  # rule_id -> (hits, last ts)
+    # analyst suppression id -> (hits it held back, last hit ts)
+    suppressed: dict[int, tuple[int, int]] = field(default_factory=dict)
 
 
 CURSOR = "cursor"
@@ -190,6 +202,10 @@ def commit_detection(conn: sqlite3.Connection, ch: DetectionChanges) -> None:
                     " last_hit = max(coalesce(last_hit, 0), excluded.last_hit)",
                     (rule_id, hits, last),
                 )
+            if ch.suppressed:
+                from soc_tui.store.triage import count_suppressed
+
+                count_suppressed(conn, ch.suppressed)
             conn.execute(
                 "INSERT INTO detect_state (name, value) VALUES (?, ?)"
                 " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
@@ -236,11 +252,25 @@ def list_alerts(
     status: str | None = None,
     severity: str | None = None,
     rule: str | None = None,
+    assignee: str | None = None,
+    incident: int | None = None,
+    ids: Iterable[int] | None = None,
     limit: int | None = None,
     with_events: bool = True,
 ) -> list[StoredAlert]:
     """Alerts, most severe and newest first."""
-    where, params = [], []
+    where: list[str] = []
+    params: list[Any] = []
+    if assignee:
+        where.append("assignee = ?")
+        params.append(assignee)
+    if incident is not None:
+        where.append("incident_id = ?")
+        params.append(incident)
+    if ids is not None:
+        id_list = [int(i) for i in ids]
+        where.append("id IN (SELECT value FROM json_each(?))")
+        params.append(json.dumps(id_list))
     if status:
         where.append("status = ?")
         params.append(status)
