@@ -119,6 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--host", help="host name for lines that carry none")
     r.add_argument("--year", type=int, help="year for syslog lines without one")
     r.add_argument("--tz", help="time zone of timestamps without an offset")
+    for name in ("enable", "disable"):
+        r = rsub.add_parser(name, parents=[common],
+                            help=f"{name} a rule for this database (audited; the worker follows)")
+        r.add_argument("rule", metavar="RULE_NAME_OR_ID")
+        r.add_argument("--rules", action="append", metavar="DIR", help="rules to use (default: configured)")
     r = rsub.add_parser("backtest", parents=[common], help="what one rule would have raised on stored events")
     r.add_argument("rule", metavar="RULE_NAME_OR_ID")
     r.add_argument("--since", default="7d", help="how far back (duration like 7d or an ISO time; default 7d)")
@@ -387,9 +392,19 @@ def cmd_collect(args: argparse.Namespace, config: Config, db: str) -> int:
     pipeline = Pipeline(db, sources, follow=True, poll_interval=args.poll,
                         on_commit=worker.offer if worker else None,
                         rule_paths=rule_dirs if worker else None)
+    pruner = None
+    ret = config.retention
+    if ret.days is not None or ret.max_db_mb is not None:
+        from soc_tui.store.retention import PeriodicPrune
+
+        pruner = PeriodicPrune(db, "collector", days=ret.days, max_db_mb=ret.max_db_mb).start()
     try:
         asyncio.run(run())
     finally:
+        if pruner is not None:
+            pruner.stop()
+            if pruner.last_error:
+                print(f"soc-tui: warning: pruning failed: {pruner.last_error}", file=sys.stderr)
         if worker is not None:
             _stop_worker(worker, drain=True)
     for err in pipeline.errors:
@@ -460,9 +475,28 @@ def _stop_worker(worker: Any, *, drain: bool) -> None:
 
 
 def cmd_rules(args: argparse.Namespace, config: Config, db: str) -> int:
-    return {"lint": _rules_lint, "test": _rules_test, "backtest": _rules_backtest}[
-        args.rules_command
-    ](args, config, db)
+    return {"lint": _rules_lint, "test": _rules_test, "backtest": _rules_backtest,
+            "enable": _rules_switch, "disable": _rules_switch}[args.rules_command](args, config, db)
+
+
+def _rules_switch(args: argparse.Namespace, config: Config, db: str) -> int:
+    from soc_tui.store import triage
+    from soc_tui.store.db import open_db
+
+    ruleset = _load_ruleset(_rule_dirs(config, args.rules))
+    rule = ruleset.find(args.rule)
+    if rule is None:
+        raise UserError(f"no such rule: {args.rule}")
+    on = args.rules_command == "enable"
+    conn = open_db(db, create=False)
+    try:
+        changed = triage.set_rule_enabled(conn, rule.rule_id, rule.name, on, cli_triage.analyst(args))
+    finally:
+        conn.close()
+    state = "enabled" if on else "disabled"
+    print(f"rule {rule.name or rule.rule_id} " + (f"is now {state}" if changed else f"was already {state}"),
+          file=sys.stderr)
+    return 0
 
 
 def _rules_lint(args: argparse.Namespace, config: Config, db: str) -> int:

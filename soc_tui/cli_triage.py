@@ -84,6 +84,22 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     r.add_argument("--severity", choices=triage.SEVERITIES)
     r.add_argument("--owner", help="an analyst name ('' for none)")
 
+    p = sub.add_parser("verify", parents=[common],
+                       help="check the hash chain and the database; print the latest seal")
+    p.add_argument("--seal", metavar="SEQ:HASH", help="a seal recorded earlier, to check too")
+
+    p = sub.add_parser("prune", parents=[common],
+                       help="remove old events (retention from the config, or these options)")
+    p.add_argument("--days", type=int, help="remove events older than N days")
+    p.add_argument("--max-db-mb", type=int, help="shrink the database under M MB")
+
+    p = sub.add_parser("export", parents=[common], help="export an incident report")
+    esub = p.add_subparsers(dest="export_command", metavar="WHAT", required=True)
+    r = esub.add_parser("incident", parents=[common], help="one incident as Markdown or JSON")
+    r.add_argument("id", type=int)
+    r.add_argument("--format", choices=("md", "json"), default="md")
+    r.add_argument("-o", "--output", metavar="FILE", help="write here instead of standard output")
+
     p = sub.add_parser("notes", parents=[common], help="append-only notes")
     nsub = p.add_subparsers(dest="notes_command", metavar="ACTION", required=True)
     for name, help_text in (("add", "add a note to an incident or an alert"),
@@ -456,4 +472,79 @@ def _incident_json(inc: triage.Incident) -> dict[str, Any]:
             "pinned_event_ids": inc.pinned}
 
 
-COMMANDS = {"suppress": cmd_suppress, "incidents": cmd_incidents, "notes": cmd_notes}
+def _seal_arg(text: str | None) -> tuple[int, str] | None:
+    if text is None:
+        return None
+    seq, sep, digest = text.partition(":")
+    if not sep or not seq.isdigit() or not re.fullmatch(r"[0-9a-f]{64}", digest):
+        raise TriageError(f"--seal takes SEQ:HASH (a number, a colon, 64 hex digits), got {text!r}")
+    return int(seq), digest
+
+
+def _verify(conn: Any, seal: tuple[int, str] | None) -> Any:
+    from soc_tui.store.chain import verify
+
+    return verify(conn, seal=seal)
+
+
+def cmd_verify(args: argparse.Namespace, config: Any, db: str) -> int:
+    seal = _seal_arg(args.seal)
+
+    def run(conn: Any) -> int:
+        report = _verify(conn, seal)
+        for line in report.lines():
+            sys.stdout.write(printable(line) + "\n")
+        return 0 if report.ok else 1
+
+    return _run(db, run)
+
+
+def cmd_export(args: argparse.Namespace, config: Any, db: str) -> int:
+    from soc_tui.report import incident_report, to_json, to_markdown
+    from soc_tui.store.reader import StoreReader
+
+    def run(conn: Any) -> int:
+        reader = StoreReader(db, create=False)
+        try:
+            check = _verify(conn, None)
+            report = incident_report(conn, reader, args.id, check.lines())
+        finally:
+            reader.close()
+        text = to_json(report) if args.format == "json" else to_markdown(report)
+        if args.output:
+            try:
+                with open(args.output, "w", encoding="utf-8") as fh:
+                    fh.write(text)
+            except OSError as exc:
+                raise TriageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+            print(f"incident {args.id} written to {args.output}", file=sys.stderr)
+        else:
+            sys.stdout.write(text)
+        return 0
+
+    return _run(db, run)
+
+
+def cmd_prune(args: argparse.Namespace, config: Any, db: str) -> int:
+    from soc_tui.store.retention import prune_by_policy
+
+    days = args.days if args.days is not None else config.retention.days
+    max_mb = args.max_db_mb if args.max_db_mb is not None else config.retention.max_db_mb
+    for name, value in (("--days", days), ("--max-db-mb", max_mb)):
+        if value is not None and value <= 0:
+            raise TriageError(f"{name} must be a positive whole number")
+    if days is None and max_mb is None:
+        raise TriageError("nothing to prune by: set retention in the config "
+                          "(retention: {days: N, max_db_mb: M}) or give --days / --max-db-mb")
+    actor = analyst(args)
+    return _run(db, lambda conn: _print_line(prune_by_policy(conn, actor, days=days,
+                                                             max_db_mb=max_mb).line()))
+
+
+def _print_line(text: str) -> int:
+    sys.stdout.write(text + "\n")
+    return 0
+
+
+COMMANDS = {"prune": cmd_prune, "suppress": cmd_suppress, "incidents": cmd_incidents, "notes": cmd_notes,
+            "verify": cmd_verify, "export": cmd_export}

@@ -275,32 +275,42 @@ def test_analysts_triage_while_a_collector_ingests(tmp_path: Path,
         writer = threading.Thread(target=append)
         writer.start()
         script = (
-            "import sys; from soc_tui.cli import main\n"
+            "import sys, time; from soc_tui.cli import main\n"
             "db, who, ids = sys.argv[1], sys.argv[2], sys.argv[3].split(',')\n"
-            "bad = 0\n"
-            "for k in range(15):\n"
+            "bad = notes = k = 0\n"
+            "end = time.monotonic() + 4\n"
+            "while time.monotonic() < end or k < 10:\n"
             "    for args in (['alerts', 'ack', *ids], ['alerts', 'assign', *ids, '--to', who],\n"
             "                 ['notes', 'add', '--alert', ids[k % len(ids)], '--text', f'{who} {k}']):\n"
             "        bad += main(['--db', db, '--analyst', who, *args]) != 0\n"
+            "    notes += 1\n"
+            "    k += 1\n"
+            "print(notes)\n"
             "sys.exit(bad)\n"
         )
         ids = ",".join(str(i) for i in range(1, 5))
+        before = _count(db, "SELECT count(*) FROM events")
         analysts = [subprocess.Popen([sys.executable, "-c", script, str(db), who, ids],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
                     for who in ("alice", "bob")]
-        results = [(p.wait(timeout=120), p.stderr.read().decode()) for p in analysts]
+        results = [(p.wait(timeout=120), p.stderr.read().decode(), int(p.stdout.read().split()[-1]))
+                   for p in analysts]
+        during = _count(db, "SELECT count(*) FROM events") - before
     finally:
         stop.set()
         if "writer" in locals():
             writer.join()
         collector.terminate()
         err = collector.communicate(timeout=60)[1].decode()
-    for code, text in results:
+    for code, text, _ in results:
         assert code == 0 and "locked" not in text, text
     assert "locked" not in err and collector.returncode == 0, err
-    assert _count(db, "SELECT count(*) FROM notes") == 30
+    assert during > 1000  # the collector really was ingesting meanwhile
+    assert _count(db, "SELECT count(*) FROM notes") == sum(n for _, _, n in results) >= 20
     lines = len(log.read_text().splitlines())
     assert _count(db, "SELECT count(*) FROM events") == lines
+    capsys.readouterr()
+    assert main(["--db", str(db), "verify"]) == 0, capsys.readouterr().out
 
 
 def _count(db: Path, sql: str) -> int:
@@ -311,3 +321,39 @@ def _count(db: Path, sql: str) -> int:
         return 0
     finally:
         conn.close()
+
+
+def test_rules_switched_off_and_on_are_audited_and_followed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from soc_tui.cli import shipped_rules_dir
+    from soc_tui.detect.loader import load_rules
+    from soc_tui.detect.worker import RuleWorker
+
+    db = tmp_path / "soc.db"
+    assert main(["--db", str(db), "ingest", "--tz", "UTC", "--no-rules",
+                 str(_story(tmp_path / "a.log", ips=("192.0.2.1",)))]) == 0
+    # A worker that is already running follows the switch at its next chunk.
+    worker = RuleWorker(str(db), load_rules([shipped_rules_dir()]))
+    worker.catch_up()
+    assert _run(db, "rules", "disable", "ssh_bruteforce") == 0
+    assert _run(db, "rules", "disable", "ssh_bruteforce") == 0  # already: no second audit row
+    assert _run(db, "rules", "disable", "no_such_rule") == 2
+    assert main(["--db", str(db), "ingest", "--tz", "UTC", "--no-rules",
+                 str(_story(tmp_path / "b.log", 20000, ips=("198.51.100.7",)))]) == 0
+    worker.catch_up()
+    worker.close()
+    alerts = _alerts(db, capsys)
+    assert "ssh_bruteforce/192.0.2.1" in alerts
+    assert "ssh_bruteforce/198.51.100.7" not in alerts
+    # Its correlation cannot fire without it; other rules still do.
+    assert "ssh_success_after_bruteforce/198.51.100.7" not in alerts
+    assert "ssh_root_login/198.51.100.7" in alerts
+    assert _run(db, "rules", "enable", "ssh_bruteforce", analyst="bob") == 0
+    assert main(["--db", str(db), "ingest", "--tz", "UTC",
+                 str(_story(tmp_path / "c.log", 40000, ips=("203.0.113.5",)))]) == 0
+    alerts = _alerts(db, capsys)
+    assert "ssh_bruteforce/203.0.113.5" in alerts and "ssh_success_after_bruteforce/203.0.113.5" in alerts
+    rows = [(a[0], a[1], a[2], a[3]) for a in _audit(db)]
+    assert rows == [("alice", "disable", "rule", "ssh_bruteforce"),
+                    ("bob", "enable", "rule", "ssh_bruteforce")]

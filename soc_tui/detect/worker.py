@@ -34,7 +34,9 @@ from soc_tui.store.alerts import (
 from soc_tui.store.db import open_db
 from soc_tui.store.events import Batch, row_event
 from soc_tui.store.reader import StoreReader
-from soc_tui.store.triage import Suppression, list_suppressions
+from soc_tui.store.triage import (
+    Suppression, list_suppressions, rule_settings, rule_settings_mark,
+)
 
 CHUNK = 2000
 REPLAY_EVERY = 20  # commits between recomputing the replay start
@@ -173,7 +175,12 @@ class RuleWorker:
         self.reader = StoreReader(db_path, create=False)
         self.conn = open_db(db_path, create=False, writer=True)
         self.first_seen = _StoreFirstSeen(self.conn)
-        self.engine = Engine(ruleset, self.first_seen)
+        # The rule files as loaded (what a parse process matched against,
+        # before any analyst's switch (rule_settings) overrides `enabled`).
+        self._digest = ruleset.digest
+        self._file_enabled = {r.rule_id: r.enabled for r in ruleset.all()}
+        self._settings_mark: tuple[int, int | None] | None = None
+        self.engine = self._new_engine()
         self.dedup = Deduper()
         self.cursor = 0
         self.evaluated = 0
@@ -190,11 +197,19 @@ class RuleWorker:
         self._offered: deque[_Offered] = deque()
         self._offered_rows = 0
         self._offer_lock = threading.Lock()
-        self._digest = ruleset.digest
         self.offers_dropped = 0
         self._longest_window = max(
             (r.suppress.window_us for r in ruleset.all()), default=0
         )
+
+    def _new_engine(self) -> Engine:
+        """An engine over the rules enabled now: the files' choice, overridden
+        by what analysts switched in this database."""
+        self._settings_mark = rule_settings_mark(self.conn)
+        switched = rule_settings(self.conn)
+        for rule in self.ruleset.all():
+            rule.enabled = switched.get(rule.rule_id, self._file_enabled[rule.rule_id])
+        return Engine(self.ruleset, self.first_seen)
 
     # -- restart ---------------------------------------------------------------
 
@@ -249,7 +264,7 @@ class RuleWorker:
         """Drop all in-memory state (another worker moved the cursor, or a
         commit failed) and restore it from the store."""
         self.first_seen = _StoreFirstSeen(self.conn)
-        self.engine = Engine(self.ruleset, self.first_seen)
+        self.engine = self._new_engine()
         self.dedup = Deduper()
         self._replay_cached = None
         with self._offer_lock:
@@ -264,6 +279,8 @@ class RuleWorker:
         """Evaluate the next committed work: a batch the writer offered (when it
         continues from the cursor), else the next chunk read from the store.
         Returns how many events were evaluated."""
+        if rule_settings_mark(self.conn) != self._settings_mark:
+            self._reset()  # an analyst switched a rule: rebuild from the store, then go on
         self.restore()
         while self._offered:
             off = self._offered[0]

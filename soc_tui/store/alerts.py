@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from soc_tui.model import now_us
+from soc_tui.store.chain import seal_rows
 
 
 def create_alert_tables(conn: sqlite3.Connection) -> None:
@@ -216,6 +217,8 @@ def commit_detection(conn: sqlite3.Connection, ch: DetectionChanges) -> None:
                 " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
                 (REPLAY_FROM, ch.replay_from if ch.replay_from is not None else ch.cursor + 1),
             )
+            if ch.alerts:  # their after-images, into the hash chain
+                seal_rows(conn, "alerts", [a.id for a in ch.alerts])
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:

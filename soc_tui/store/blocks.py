@@ -51,15 +51,29 @@ class Block:
         return len(self.raw)
 
 
-def encode_block(
+def block_text(
     raw: list[str], msg_off: list[int | None], extra: list[str | None], ingested: list[int]
 ) -> bytes:
+    """A block's content before compression (UTF-8 JSON): what `data` holds
+    zlib'ed, and what the hash chain hashes (the same values give the same
+    bytes however the blob was compressed)."""
     runs = [[len(list(group)), us] for us, group in groupby(ingested)]
     text = json.dumps(
         {"raw": raw, "msg_off": msg_off, "extra": extra, "ingested": runs},
         ensure_ascii=False, separators=(",", ":"),
     )
-    return zlib.compress(text.encode("utf-8", "surrogatepass"), ZLIB_LEVEL)
+    return text.encode("utf-8", "surrogatepass")
+
+
+def encode_block(
+    raw: list[str], msg_off: list[int | None], extra: list[str | None], ingested: list[int],
+    texts: dict[int, bytes] | None = None, first: int = 0,
+) -> bytes:
+    """The `data` of a block; with `texts`, also sets texts[first] to its block_text."""
+    text = block_text(raw, msg_off, extra, ingested)
+    if texts is not None:
+        texts[first] = text
+    return zlib.compress(text, ZLIB_LEVEL)
 
 
 def decode_block(first: int, data: bytes) -> Block:
@@ -78,11 +92,14 @@ def append_raw(
     msg_off: list[int | None],
     extra: list[str | None],
     ingested: list[int],
+    texts: dict[int, bytes] | None = None,
 ) -> None:
     """Store raw, msg_off, extra and ingest time of the events first_id, first_id + 1, ...
 
     Inside the caller's write transaction. Fills the newest block first when
-    it ends right before first_id, then writes new blocks."""
+    it ends right before first_id, then writes new blocks. With `texts`, sets
+    texts[block id] to the block_text of every block written (the hash chain's
+    input: see soc_tui.store.chain)."""
     n = len(raw)
     pos = 0
     row = conn.execute("SELECT id, n, data FROM raw_blocks ORDER BY id DESC LIMIT 1").fetchone()
@@ -93,7 +110,7 @@ def append_raw(
         block.msg_off.extend(msg_off[:pos])
         block.extra.extend(extra[:pos])
         block.ingested.extend(ingested[:pos])
-        data = encode_block(block.raw, block.msg_off, block.extra, block.ingested)
+        data = encode_block(block.raw, block.msg_off, block.extra, block.ingested, texts, block.first)
         conn.execute(
             "UPDATE raw_blocks SET n = ?, ingested_at = ?, data = ? WHERE id = ?",
             (len(block), max(block.ingested), data, block.first),
@@ -102,7 +119,8 @@ def append_raw(
     for start in range(pos, n, BLOCK_EVENTS):
         end = min(start + BLOCK_EVENTS, n)
         times = ingested[start:end]
-        data = encode_block(raw[start:end], msg_off[start:end], extra[start:end], times)
+        data = encode_block(raw[start:end], msg_off[start:end], extra[start:end], times, texts,
+                            first_id + start)
         new.append((first_id + start, end - start, max(times), data))
     conn.executemany("INSERT INTO raw_blocks (id, n, ingested_at, data) VALUES (?, ?, ?, ?)", new)
 

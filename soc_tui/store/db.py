@@ -20,10 +20,12 @@ message through the view `events_text`.
 from __future__ import annotations
 
 import os
+import random
 import sqlite3
 import threading
+import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, TypeVar
 
 import sqlite_utils
 
@@ -87,6 +89,38 @@ class StoreConnection(sqlite3.Connection):
         self.terms = Terms(self)
         self.blocks = BlockCache(self)
         self.write_lock = threading.Lock()  # replaced by open_db with the file's
+
+
+T = TypeVar("T")
+BUSY_RETRIES = 8
+
+
+def write_transaction(conn: Any, action: Callable[[], T]) -> T:
+    """Run `action` in one write transaction under the process's write lock,
+    retrying with jittered backoff while another process holds the database
+    beyond SQLite's own busy timeout, so an analyst never sees "database is
+    locked" while a collector ingests. `action` must be safe to run again
+    (its earlier attempt was rolled back)."""
+    delay = 0.05
+    for attempt in range(BUSY_RETRIES + 1):
+        try:
+            with conn.write_lock:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    result = action()
+                    conn.execute("COMMIT")
+                    return result
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+        except sqlite3.OperationalError as exc:
+            text = str(exc).lower()
+            if attempt == BUSY_RETRIES or ("locked" not in text and "busy" not in text):
+                raise
+        time.sleep(delay * (1 + random.random()))
+        delay = min(delay * 2, 2.0)
+    raise AssertionError("unreachable")
 
 
 def open_db(

@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterable
 
 from soc_tui.model import FLAG_TRUNCATED, FLAG_UNPARSED, Checkpoint, Event, Gap, now_us
 from soc_tui.store.blocks import append_raw
+from soc_tui.store.chain import seal_events
 from soc_tui.store.db import StoreConnection, StoreError, open_db
 
 # Binding None costs CPython's sqlite3 (3.11) a failed `__adapt__` lookup that
@@ -222,13 +223,15 @@ def insert_rows(
     first_id: int,
     rows: list[tuple[Any, ...]],
     ingested: list[int],
+    texts: dict[int, bytes] | None = None,
 ) -> None:
     """Store `rows` (ROW_COLUMNS tuples of one source) as events first_id, first_id + 1, ...
 
     Inside the caller's write transaction: the events rows with their text
     columns coded by `code` (Terms.codes), their FTS5 rows (the message text,
     which is the one `events_text` gives back), and their raw lines, message
-    offsets, `extra` and ingest times (`ingested`, one per row) in raw blocks."""
+    offsets, `extra` and ingest times (`ingested`, one per row) in raw blocks
+    (`texts`: see append_raw)."""
     # Column-wise, so that the per-row work runs in C (zip, map, dict lookups).
     (ts, host, app, pid, level, action, outcome, user, target_user, src_ip, src_port,
      http_method, url, http_status, nbytes, user_agent, referrer, message, raw, msg_off,
@@ -243,7 +246,7 @@ def insert_rows(
     conn.executemany(_INSERT_FTS, zip(ids, [
         line[off:] if msg is None else msg for msg, line, off in zip(message, raw, msg_off)
     ]))
-    append_raw(conn, first_id, list(raw), list(msg_off), list(extra), ingested)
+    append_raw(conn, first_id, list(raw), list(msg_off), list(extra), ingested, texts)
 
 
 class SourceIds:
@@ -292,6 +295,7 @@ def write_batch(conn: StoreConnection, sources: SourceIds, batch: Batch) -> tupl
         try:
             first_id = (conn.execute("SELECT max(id) FROM events").fetchone()[0] or 0) + 1
             n = 0
+            texts: dict[int, bytes] = {}  # raw block id -> its content (for the chain)
             per_source: dict[int, list[int]] = {}
             for part in parts:
                 if not part.count:
@@ -300,7 +304,7 @@ def write_batch(conn: StoreConnection, sources: SourceIds, batch: Batch) -> tupl
                 rows = part.unpacked()
                 if len(rows) != part.count:
                     raise StoreError(f"{part.source}: {len(rows)} rows for a count of {part.count}")
-                insert_rows(conn, code, sid, first_id + n, rows, [ingested] * len(rows))
+                insert_rows(conn, code, sid, first_id + n, rows, [ingested] * len(rows), texts)
                 part.rows = rows  # kept unpacked for whoever is told of the commit
                 n += part.count
                 stat = per_source.get(sid)
@@ -329,6 +333,8 @@ def write_batch(conn: StoreConnection, sources: SourceIds, batch: Batch) -> tupl
                 _bump_stats(conn, sid, gaps=1, now=ingested)
             for source, cp in batch.checkpoints.values():
                 save_checkpoint(conn, sources.get(source), cp, ingested)
+            if n:  # the batch's block in the hash chain
+                seal_events(conn, first_id, last_id, [texts[k] for k in sorted(texts)])
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:

@@ -7,7 +7,7 @@ Each analyst action is one write transaction that also appends its audit
 row (actor, time, action, object, before, after) and seals that row into
 the hash chain (`soc_tui.store.chain`), so an action and its record commit
 together or not at all. Busy databases (another process writing) are
-retried with backoff (`write`). Must not: evaluate rules or import Textual.
+retried with backoff (`soc_tui.store.db.write_transaction`). Must not: evaluate rules or import Textual.
 
 Rules of the workflow (DESIGN section 7): alert status
 new -> acknowledged -> in_progress -> closed, closing needs a reason, a
@@ -20,13 +20,11 @@ catches whoever drops the triggers): editing a note adds a version.
 from __future__ import annotations
 
 import json
-import random
-import sqlite3
-import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, TypeVar
+from typing import Any, Callable, Iterable
 
 from soc_tui.model import now_us
+from soc_tui.store.db import write_transaction
 
 ALERT_STATUSES = ("new", "acknowledged", "in_progress", "closed")
 CLOSE_REASONS = ("true_positive", "benign", "false_positive", "duplicate")
@@ -118,6 +116,10 @@ def create_triage_tables(conn: sqlite3.Connection) -> None:
         )
         """
     )
+    conn.execute(
+        "CREATE TABLE rule_settings (rule_id TEXT PRIMARY KEY, enabled INTEGER NOT NULL,"
+        " actor TEXT NOT NULL, at INTEGER NOT NULL)"
+    )
     for table in ("notes", "audit"):
         for op in ("UPDATE", "DELETE"):
             conn.execute(
@@ -128,39 +130,9 @@ def create_triage_tables(conn: sqlite3.Connection) -> None:
 
 # -- writing ---------------------------------------------------------------------
 
-T = TypeVar("T")
-BUSY_RETRIES = 8
-
-
-def write(conn: Any, action: Callable[[], T]) -> T:
-    """Run `action` in one write transaction under the process's write lock,
-    retrying with jittered backoff while another process holds the database
-    (beyond SQLite's own busy timeout), so an analyst never sees
-    "database is locked" while a collector ingests."""
-    delay = 0.05
-    for attempt in range(BUSY_RETRIES + 1):
-        try:
-            with conn.write_lock:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    result = action()
-                    conn.execute("COMMIT")
-                    return result
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
-        except sqlite3.OperationalError as exc:
-            text = str(exc).lower()
-            if attempt == BUSY_RETRIES or ("locked" not in text and "busy" not in text):
-                raise
-        time.sleep(delay * (1 + random.random()))
-        delay = min(delay * 2, 2.0)
-    raise AssertionError("unreachable")
-
-
-def _audit(conn: Any, actor: str, action: str, object_type: str, object_id: Any,
+def audit(conn: Any, actor: str, action: str, object_type: str, object_id: Any,
            before: Any, after: Any, ts: int) -> int:
+    """Append one audit row (in the caller's transaction) and seal it."""
     from soc_tui.store.chain import seal_rows
 
     cur = conn.execute(
@@ -233,13 +205,13 @@ def _update_alerts(conn: Any, actor: str, action: str, ids: Iterable[int],
                 f"UPDATE alerts SET {', '.join(f'{k} = ?' for k in sets)} WHERE id = ?",
                 [*sets.values(), i],
             )
-            _audit(conn, actor, action, "alert", i,
+            audit(conn, actor, action, "alert", i,
                    {k: before[k] for k in cols}, {k: after[k] for k in cols}, now)
             changed.append(i)
         _seal(conn, "alerts", changed)
         return changed
 
-    return write(conn, apply)
+    return write_transaction(conn, apply)
 
 
 def set_status(conn: Any, ids: Iterable[int], status: str, actor: str,
@@ -353,14 +325,14 @@ def create_incident(conn: Any, title: str, actor: str, *, severity: str | None =
             "INSERT INTO incidents (title, severity, status, owner, created_at, updated_at)"
             " VALUES (?, ?, 'open', ?, ?, ?)", (title, sev, owner, now, now))
         iid = int(cur.lastrowid)
-        _audit(conn, actor, "create", "incident", iid, None,
+        audit(conn, actor, "create", "incident", iid, None,
                {"title": title, "severity": sev, "status": "open", "owner": owner}, now)
         _seal(conn, "incidents", [iid])
         if alert_ids:
             _link(conn, iid, alert_ids, actor, now)
         return iid
 
-    return write(conn, apply)
+    return write_transaction(conn, apply)
 
 
 def _link(conn: Any, incident_id: int, alert_ids: list[int], actor: str, now: int) -> list[int]:
@@ -373,7 +345,7 @@ def _link(conn: Any, incident_id: int, alert_ids: list[int], actor: str, now: in
             continue
         conn.execute("UPDATE alerts SET incident_id = ?, updated_at = ? WHERE id = ?",
                      (incident_id, now, i))
-        _audit(conn, actor, "link", "alert", i, {"incident_id": before},
+        audit(conn, actor, "link", "alert", i, {"incident_id": before},
                {"incident_id": incident_id}, now)
         changed.append(i)
     _seal(conn, "alerts", changed)
@@ -386,7 +358,7 @@ def link_alerts(conn: Any, incident_id: int, alert_ids: Iterable[int], actor: st
     ids = list(dict.fromkeys(int(i) for i in alert_ids))
     if not ids:
         raise TriageError("no alert given")
-    return write(conn, lambda: _link(conn, incident_id, ids, actor, now_us()))
+    return write_transaction(conn, lambda: _link(conn, incident_id, ids, actor, now_us()))
 
 
 def unlink_alerts(conn: Any, alert_ids: Iterable[int], actor: str) -> list[int]:
@@ -407,12 +379,12 @@ def _update_incident(conn: Any, incident_id: int, actor: str, action: str,
         conn.execute(
             f"UPDATE incidents SET {', '.join(f'{k} = ?' for k in diff)}, updated_at = ? WHERE id = ?",
             [*diff.values(), now, incident_id])
-        _audit(conn, actor, action, "incident", incident_id,
+        audit(conn, actor, action, "incident", incident_id,
                {k: before[k] for k in diff}, diff, now)
         _seal(conn, "incidents", [incident_id])
         return True
 
-    return write(conn, apply)
+    return write_transaction(conn, apply)
 
 
 def set_incident_status(conn: Any, incident_id: int, status: str, actor: str) -> bool:
@@ -458,11 +430,11 @@ def pin_events(conn: Any, incident_id: int, event_ids: Iterable[int], actor: str
                 "INSERT OR IGNORE INTO incident_events (incident_id, event_id, pinned_by, pinned_at)"
                 " VALUES (?, ?, ?, ?)", (incident_id, i, actor, now))
             if cur.rowcount:
-                _audit(conn, actor, "pin", "incident", incident_id, None, {"event_id": i}, now)
+                audit(conn, actor, "pin", "incident", incident_id, None, {"event_id": i}, now)
                 pinned.append(i)
         return pinned
 
-    return write(conn, apply)
+    return write_transaction(conn, apply)
 
 
 # -- notes -------------------------------------------------------------------------------
@@ -481,7 +453,7 @@ def add_note(conn: Any, object_type: str, object_id: int, body: str, actor: str)
             _alert_states(conn, [object_id])
         return _insert_note(conn, None, 1, object_type, object_id, body, actor)
 
-    return write(conn, apply)
+    return write_transaction(conn, apply)
 
 
 def edit_note(conn: Any, note_id: int, body: str, actor: str) -> int:
@@ -497,7 +469,7 @@ def edit_note(conn: Any, note_id: int, body: str, actor: str) -> int:
         _insert_note(conn, note_id, row[0] + 1, row[1], row[2], body, actor)
         return row[0] + 1
 
-    return write(conn, apply)
+    return write_transaction(conn, apply)
 
 
 def _check_body(body: str) -> None:
@@ -516,10 +488,48 @@ def _insert_note(conn: Any, note_id: int | None, version: int, object_type: str,
         "INSERT INTO notes (id, note_id, version, object_type, object_id, author, created_at, body)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (row_id, note, version, object_type, object_id, actor, now, body))
-    _audit(conn, actor, "note" if version == 1 else "edit_note", object_type, object_id, None,
+    audit(conn, actor, "note" if version == 1 else "edit_note", object_type, object_id, None,
            {"note_id": note, "version": version}, now)
     _seal(conn, "notes", [row_id])
     return note
+
+
+# -- rules ---------------------------------------------------------------------------------
+
+
+def set_rule_enabled(conn: Any, rule_id: str, rule_name: str | None, enabled: bool,
+                     actor: str) -> bool:
+    """Switch a rule on or off for this database (overrides its file's
+    `x-soc.enabled`; the rule worker picks it up at its next chunk).
+    Returns whether anything changed."""
+
+    def apply() -> bool:
+        now = now_us()
+        row = conn.execute("SELECT enabled FROM rule_settings WHERE rule_id = ?",
+                           (rule_id,)).fetchone()
+        before = None if row is None else bool(row[0])
+        if before == enabled:
+            return False
+        conn.execute(
+            "INSERT INTO rule_settings (rule_id, enabled, actor, at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (rule_id) DO UPDATE SET enabled = excluded.enabled,"
+            " actor = excluded.actor, at = excluded.at", (rule_id, int(enabled), actor, now))
+        audit(conn, actor, "enable" if enabled else "disable", "rule", rule_name or rule_id,
+              {"enabled": before}, {"enabled": enabled, "rule_id": rule_id}, now)
+        return True
+
+    return write_transaction(conn, apply)
+
+
+def rule_settings(conn: Any) -> dict[str, bool]:
+    """rule_id -> enabled, for the rules an analyst switched."""
+    return {r[0]: bool(r[1]) for r in conn.execute("SELECT rule_id, enabled FROM rule_settings")}
+
+
+def rule_settings_mark(conn: Any) -> tuple[int, int | None]:
+    """Changes whenever a rule is switched (for workers to notice)."""
+    row = conn.execute("SELECT count(*), max(at) FROM rule_settings").fetchone()
+    return int(row[0]), row[1]
 
 
 # -- analyst suppressions ----------------------------------------------------------------
@@ -568,11 +578,11 @@ def add_suppression(conn: Any, actor: str, *, rule: str | None, fields: dict[str
             " VALUES (?, ?, ?, ?, ?, ?)",
             (rule, json.dumps(fields, sort_keys=True), reason, actor, now, expires_at))
         sid = int(cur.lastrowid)
-        _audit(conn, actor, "suppress", "suppression", sid, None,
+        audit(conn, actor, "suppress", "suppression", sid, None,
                {"rule": rule, "fields": fields, "reason": reason, "expires_at": expires_at}, now)
         return sid
 
-    return write(conn, apply)
+    return write_transaction(conn, apply)
 
 
 def remove_suppression(conn: Any, sid: int, actor: str) -> None:
@@ -584,10 +594,10 @@ def remove_suppression(conn: Any, sid: int, actor: str) -> None:
         if row[0] is not None:
             raise TriageError(f"suppression {sid} was already removed")
         conn.execute("UPDATE suppressions SET removed_at = ? WHERE id = ?", (now, sid))
-        _audit(conn, actor, "unsuppress", "suppression", sid, {"removed_at": None},
+        audit(conn, actor, "unsuppress", "suppression", sid, {"removed_at": None},
                {"removed_at": now}, now)
 
-    write(conn, apply)
+    write_transaction(conn, apply)
 
 
 def list_suppressions(conn: Any, *, active_at: int | None = None) -> list[Suppression]:
