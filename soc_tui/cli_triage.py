@@ -360,19 +360,28 @@ def cmd_incidents(args: argparse.Namespace, config: Any, db: str) -> int:
                         f"{printable(inc.owner or '-')[:9]:<10}"
                         f"{us_to_iso(inc.updated_at)[:19].replace('T', ' '):<21}{printable(inc.title)}\n")
         else:
-            return _incident_show(conn, args)
+            return _incident_show(conn, args, db)
         return 0
 
     return _run(db, run)
 
 
-def _incident_show(conn: Any, args: argparse.Namespace) -> int:
+def _incident_show(conn: Any, args: argparse.Namespace, db: str) -> int:
+    from soc_tui.report import incident_report
+    from soc_tui.store.reader import StoreReader
+
     inc = triage.get_incident(conn, args.id)
     notes = triage.notes_of(conn, "incident", inc.id)
+    reader = StoreReader(db, create=False)
+    try:
+        timeline = incident_report(conn, reader, inc.id)["timeline"]
+    finally:
+        reader.close()
     if args.format == "json":
         obj = _incident_json(inc)
         obj["notes"] = [_note_json(n) for n in notes]
         obj["history"] = [_audit_json(h) for h in triage.audit_of(conn, "incident", inc.id)]
+        obj["timeline"] = timeline
         sys.stdout.write(json.dumps(obj) + "\n")
         return 0
     from soc_tui.store.alerts import list_alerts
@@ -389,6 +398,9 @@ def _incident_show(conn: Any, args: argparse.Namespace) -> int:
     if inc.pinned:
         out.write(f"\npinned events: {', '.join(map(str, inc.pinned))}\n")
     _write_notes(out, notes)
+    out.write(f"\ntimeline ({len(timeline)})\n")
+    for t in timeline:
+        out.write(f"  {t['ts']}  {t['kind']:<13}{printable(t['text'])}\n")
     return 0
 
 

@@ -171,6 +171,10 @@ def test_incidents_notes_and_pins(db: Path, capsys: pytest.CaptureFixture[str], 
     assert shown["pinned_event_ids"] == [bf["event_ids"][0]]
     assert [(n["version"], n["author"], n["body"]) for n in shown["notes"]] == [(2, "bob", "# Findings (v2)")]
     assert {h["action"] for h in shown["history"]} >= {"create", "status", "pin", "note", "edit_note"}
+    # The merged timeline: alerts, evidence and pinned events, notes, status changes, in time order.
+    kinds = [t["kind"] for t in shown["timeline"]]
+    assert {"alert", "evidence", "pinned event", "note", "status", "link"} <= set(kinds), kinds
+    assert [t["ts"] for t in shown["timeline"]] == sorted(t["ts"] for t in shown["timeline"])
     conn = open_db(db, create=False)
     try:
         assert triage.get_incident(conn, second).alert_ids == []
@@ -188,6 +192,7 @@ def test_incidents_notes_and_pins(db: Path, capsys: pytest.CaptureFixture[str], 
     assert _run(db, "incidents", "show", str(inc)) == 0
     text = capsys.readouterr().out
     assert "Break-in on bastion" in text and "# Findings (v2)" in text and "bob" in text
+    assert "timeline (" in text and "pinned event" in text and "Accepted password" in text
 
 
 def test_suppression_holds_back_hits_until_it_expires(tmp_path: Path,
