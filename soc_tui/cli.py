@@ -357,8 +357,6 @@ def _print_table(rows: list[dict[str, Any]], out: Any) -> None:
 
 
 def cmd_collect(args: argparse.Namespace, config: Config, db: str) -> int:
-    from soc_tui.pipeline import Pipeline
-
     check_tz(args.tz, "--tz")
     if args.sources:
         sources = [SourceConfig(s, args.host, args.tz, None, args.format) for s in args.sources]
@@ -366,6 +364,33 @@ def cmd_collect(args: argparse.Namespace, config: Config, db: str) -> int:
         sources = list(config.sources)
     if not sources:
         raise UserError("no sources: give files or globs, or list them under 'sources' in the config")
+    check_sources(sources)
+    rule_dirs = None if args.no_rules else _rule_dirs(config, args.rules)
+    # Open the database now so a locked or corrupt file is reported before we start.
+    from soc_tui.store.reader import StoreReader
+
+    StoreReader(db).close()
+    collector = start_collector(config, db, sources, rule_dirs, poll_interval=args.poll)
+    pipeline = collector.pipeline
+    handlers = {sig: signal.signal(sig, lambda *_: collector.request_stop())
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while not collector.wait(0.5):
+            pass
+    finally:
+        for sig, old in handlers.items():
+            signal.signal(sig, old)
+        stop_collector(collector)
+    if collector.failure is not None:
+        raise collector.failure
+    for err in pipeline.errors:
+        print(f"soc-tui: warning: {err}", file=sys.stderr)
+    print(f"collected {pipeline.events_written} events", file=sys.stderr)
+    return 0
+
+
+def check_sources(sources: list[SourceConfig]) -> None:
+    """Refuse sources that cannot work before anything starts."""
     for src in sources:
         if not set("*?[") & set(src.spec):
             parent = os.path.dirname(os.path.abspath(src.spec))
@@ -373,44 +398,6 @@ def cmd_collect(args: argparse.Namespace, config: Config, db: str) -> int:
                 raise UserError(f"directory not found for source {src.spec}")
             if os.path.isdir(src.spec):
                 raise UserError(f"{src.spec} is a directory (give a glob like {src.spec}/*.log)")
-    rule_dirs = None if args.no_rules else _rule_dirs(config, args.rules)
-
-    async def run() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await pipeline.run(stop)
-
-    # Open the database now so a locked or corrupt file is reported before we start.
-    from soc_tui.store.reader import StoreReader
-
-    StoreReader(db).close()
-    worker = None
-    if rule_dirs is not None:
-        worker = _start_worker(db, rule_dirs, _load_ruleset(rule_dirs), poll_interval=0.1)
-    pipeline = Pipeline(db, sources, follow=True, poll_interval=args.poll,
-                        on_commit=worker.offer if worker else None,
-                        rule_paths=rule_dirs if worker else None)
-    pruner = None
-    ret = config.retention
-    if ret.days is not None or ret.max_db_mb is not None:
-        from soc_tui.store.retention import PeriodicPrune
-
-        pruner = PeriodicPrune(db, "collector", days=ret.days, max_db_mb=ret.max_db_mb).start()
-    try:
-        asyncio.run(run())
-    finally:
-        if pruner is not None:
-            pruner.stop()
-            if pruner.last_error:
-                print(f"soc-tui: warning: pruning failed: {pruner.last_error}", file=sys.stderr)
-        if worker is not None:
-            _stop_worker(worker, drain=True)
-    for err in pipeline.errors:
-        print(f"soc-tui: warning: {err}", file=sys.stderr)
-    print(f"collected {pipeline.events_written} events", file=sys.stderr)
-    return 0
 
 
 # -- rules and alerts ---------------------------------------------------------
@@ -442,6 +429,34 @@ def _load_ruleset(dirs: list[str]) -> Any:
     for err in ruleset.errors:
         print(f"soc-tui: warning: rule not loaded: {err}", file=sys.stderr)
     return ruleset
+
+
+def start_collector(config: Config, db: str, sources: list[SourceConfig],
+                    rule_dirs: list[str] | None, *, poll_interval: float = 0.25) -> Any:
+    """A started Collector (pipeline, rule process, the config's retention)."""
+    from soc_tui.collector import Collector
+
+    ruleset = _load_ruleset(rule_dirs) if rule_dirs is not None else None
+    return Collector(db, sources, rule_dirs=rule_dirs, ruleset=ruleset,
+                     retention=config.retention, poll_interval=poll_interval).start()
+
+
+def stop_collector(collector: Any) -> None:
+    """Stop it (nothing lost) and report how the rule process and pruner went."""
+    from soc_tui.detect.process import RuleProcessError
+
+    try:
+        collector.stop(drain=True)
+    except RuleProcessError as exc:
+        raise UserError(str(exc)) from None
+    finally:
+        w = collector.worker
+        if w is not None and w.failures:
+            print(f"soc-tui: warning: the rule worker failed {w.failures} time(s) and "
+                  f"retried; last: {w.last_failure}", file=sys.stderr)
+        if collector.pruner is not None and collector.pruner.last_error:
+            print(f"soc-tui: warning: pruning failed: {collector.pruner.last_error}",
+                  file=sys.stderr)
 
 
 def _start_worker(db: str, dirs: list[str], ruleset: Any, *, poll_interval: float = 0.25) -> Any:
