@@ -79,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"soc-tui {__version__}")
     _global_options(parser, suppress=False)
+    tui = parser.add_argument_group("the TUI (soc-tui without a command)")
+    tui.add_argument("--attach", action="store_true",
+                     help="open the database without collecting (another process collects)")
+    tui.add_argument("--no-mouse", action="store_true", help="keyboard only")
+    tui.add_argument("--no-bell", action="store_true", help="no terminal bell on new high/critical alerts")
+    tui.add_argument("--theme", metavar="NAME", help="colour theme (e.g. textual-dark, nord, gruvbox)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("ingest", parents=[common], help="backfill log files (plain or .gz)")
@@ -147,13 +153,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 0
     try:
         config = load_config(args.config if args.config else default_config_path())
         db = args.db or config.db or default_db_path()
-        handler = _COMMANDS[args.command]
+        handler = cmd_tui if args.command is None else _COMMANDS[args.command]
         return handler(args, config, db)
     except (UserError, ConfigError, StoreError) as exc:
         print(f"soc-tui: error: {exc}", file=sys.stderr)
@@ -400,6 +403,66 @@ def check_sources(sources: list[SourceConfig]) -> None:
                 raise UserError(f"{src.spec} is a directory (give a glob like {src.spec}/*.log)")
 
 
+# -- the TUI ----------------------------------------------------------------------
+
+
+def cmd_tui(args: argparse.Namespace, config: Config, db: str) -> int:
+    """Open the TUI: collecting the configured sources in this process, or
+    with --attach on a database another process fills."""
+    from soc_tui.store.reader import StoreReader
+
+    if args.theme:
+        from textual.theme import BUILTIN_THEMES
+
+        if args.theme not in BUILTIN_THEMES:
+            raise UserError(f"unknown theme {args.theme!r} (one of: {', '.join(sorted(BUILTIN_THEMES))})")
+    if args.attach:
+        StoreReader(db, create=False).close()
+    else:
+        StoreReader(db).close()
+    if not sys.stdout.isatty() or not sys.stdin.isatty():
+        raise UserError("the TUI needs a terminal (use a command, e.g. `soc-tui search`, in scripts)")
+    rule_dirs = _rule_dirs(config)
+    ruleset = _load_ruleset(rule_dirs)
+    collector = None
+    if not args.attach:
+        sources = list(config.sources)
+        if not sources:
+            raise UserError("no sources configured: list them under 'sources' in the config,"
+                            " or use --attach on a database another process collects into")
+        check_sources(sources)
+        collector = start_collector(config, db, sources, rule_dirs)
+    return run_tui(db, cli_triage.analyst(args), rule_dirs, ruleset, collector,
+                   mouse=not args.no_mouse, bell=not args.no_bell, theme=args.theme)
+
+
+def run_tui(db: str, analyst: str, rule_dirs: list[str], ruleset: Any, collector: Any, *,
+            mouse: bool = True, bell: bool = True, theme: str | None = None,
+            start: str = "overview", app_hook: Any = None) -> int:
+    """Run the app until it exits, then stop the collector (what it read is
+    committed and evaluated) whatever ended the app."""
+    from soc_tui.ui.app import SocApp
+    from soc_tui.ui.context import UiContext, UiOptions
+
+    ctx = None
+    try:
+        ctx = UiContext.open(db, analyst, rule_dirs=rule_dirs, ruleset=ruleset, collector=collector,
+                             options=UiOptions(bell=bell, theme=theme, mouse=mouse))
+        app = SocApp(ctx, start=start)
+        if app_hook is not None:
+            app_hook(app)
+        app.run(mouse=mouse)
+    finally:
+        if ctx is not None:
+            ctx.close()
+        if collector is not None:
+            stop_collector(collector)
+            for err in collector.pipeline.errors:
+                print(f"soc-tui: warning: {err}", file=sys.stderr)
+            print(f"collected {collector.pipeline.events_written} events", file=sys.stderr)
+    return 0
+
+
 # -- rules and alerts ---------------------------------------------------------
 
 
@@ -539,48 +602,15 @@ def _rules_test(args: argparse.Namespace, config: Config, db: str) -> int:
 
 
 def _rules_backtest(args: argparse.Namespace, config: Config, db: str) -> int:
-    from soc_tui.detect.loader import RuleSet
-    from soc_tui.detect.offline import run_events
-    from soc_tui.detect.worker import PastFirstSeen
-    from soc_tui.store.db import open_db
-    from soc_tui.store.reader import StoreReader
-    from soc_tui.store.search import compile_query
+    from soc_tui.detect.backtest import backtest
 
-    compiled = compile_query(f"since:{args.since}")
     ruleset = _load_ruleset(_rule_dirs(config))
     target = ruleset.find(args.rule)
     if target is None:
         raise UserError(f"no rule named {args.rule!r} (see `soc-tui rules lint`)")
-    wanted = _with_inputs(target)
-    subset = RuleSet(
-        [r for r in ruleset.rules if id(r) in wanted],
-        [c for c in ruleset.correlations if id(c) in wanted],
-        [],
-    )
-    since = _since_us(compiled)
-    reader = StoreReader(db, create=False)
-    conn = open_db(db, create=False)
-    try:
-        # new_value rules know the values the store saw before the window.
-        result = run_events(subset, reader.iter_search(compiled), PastFirstSeen(conn, since))
-    finally:
-        reader.close()
-        conn.close()
-    mine = [a for a in result.alerts if a.rule_id == target.rule_id]
-    _print_alerts([(a.as_dict(), result.lines(a)) for a in mine], args.format, stored=False)
+    alerts, result = backtest(ruleset, target, db, args.since)
+    _print_alerts([(a.as_dict(), result.lines(a)) for a in alerts], args.format, stored=False)
     return 0
-
-
-def _since_us(compiled: Any) -> int:
-    """The lower time bound of a compiled `since:` query."""
-    return int(compiled.params[0]) if compiled.params else 0
-
-
-def _with_inputs(rule: Any) -> set[int]:
-    out = {id(rule)}
-    for inp in getattr(rule, "inputs", ()):
-        out |= _with_inputs(inp)
-    return out
 
 
 def cmd_alerts(args: argparse.Namespace, config: Config, db: str) -> int:

@@ -12,17 +12,24 @@ from __future__ import annotations
 
 import re
 
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+# Controls, plus what is not a terminal control but must not reach one
+# either: lone surrogates (invalid UTF-8 decoded with surrogateescape) cannot
+# be encoded, and bidi controls reorder the text around them (Trojan Source).
+_CONTROL = re.compile(
+    "[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff"
+    "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def _escape(m: re.Match[str]) -> str:
-    ch = m.group()
-    code = ord(ch)
+    code = ord(m.group())
+    if 0xDC80 <= code <= 0xDCFF:  # a surrogateescape'd byte: show the byte
+        return f"\\x{code - 0xDC00:02x}"
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def printable(text: str) -> str:
-    """`text` with every control character shown as an inert escape; tabs become spaces."""
+    """`text` with every control character (and lone surrogate, bidi control)
+    shown as an inert escape; tabs become spaces."""
     if not text.isprintable():
         text = _CONTROL.sub(_escape, text.replace("\t", " "))
     return text

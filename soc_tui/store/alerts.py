@@ -260,10 +260,16 @@ def list_alerts(
     ids: Iterable[int] | None = None,
     limit: int | None = None,
     with_events: bool = True,
+    after_id: int | None = None,
+    order: str = "severity",
 ) -> list[StoredAlert]:
-    """Alerts, most severe and newest first."""
+    """Alerts, most severe and newest first (order="id": newest id first
+    with a limit, else in id order; after_id: only alerts with a higher id)."""
     where: list[str] = []
     params: list[Any] = []
+    if after_id is not None:
+        where.append("id > ?")
+        params.append(after_id)
     if assignee:
         where.append("assignee = ?")
         params.append(assignee)
@@ -274,7 +280,9 @@ def list_alerts(
         id_list = [int(i) for i in ids]
         where.append("id IN (SELECT value FROM json_each(?))")
         params.append(json.dumps(id_list))
-    if status:
+    if status == "open":  # everything not closed yet
+        where.append("status != 'closed'")
+    elif status:
         where.append("status = ?")
         params.append(status)
     if severity:
@@ -283,12 +291,12 @@ def list_alerts(
     if rule:
         where.append("(rule_name = ? OR rule_id = ?)")
         params.extend([rule, rule])
-    sql = (
-        f"SELECT {_ALERT_COLS} FROM alerts"
-        + (" WHERE " + " AND ".join(where) if where else "")
-        + " ORDER BY CASE severity WHEN 'critical' THEN 4 WHEN 'high' THEN 3 WHEN 'medium' THEN 2"
-        " WHEN 'low' THEN 1 ELSE 0 END DESC, last_seen DESC, id DESC"
-    )
+    if order == "id":
+        by = " ORDER BY id DESC" if limit else " ORDER BY id"
+    else:
+        by = (" ORDER BY CASE severity WHEN 'critical' THEN 4 WHEN 'high' THEN 3 WHEN 'medium' THEN 2"
+              " WHEN 'low' THEN 1 ELSE 0 END DESC, last_seen DESC, id DESC")
+    sql = f"SELECT {_ALERT_COLS} FROM alerts" + (" WHERE " + " AND ".join(where) if where else "") + by
     if limit:
         sql += " LIMIT ?"
         params.append(limit)

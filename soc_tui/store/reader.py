@@ -14,7 +14,7 @@ import sqlite3
 import threading
 from typing import Any, Iterator
 
-from soc_tui.model import Checkpoint
+from soc_tui.model import FLAG_UNPARSED, Checkpoint
 from soc_tui.store.alerts import StoredAlert, list_alerts
 from soc_tui.store.db import CODED_COLUMNS, StoreError, open_db
 from soc_tui.store.events import ROW_COLUMNS, TABLE_COLUMNS, checkpoints_for_inode, load_checkpoint
@@ -119,6 +119,72 @@ class StoreReader:
                 ).fetchall()
                 out.extend(self._event(r) for r in rows)
         return out
+
+    def events_after(self, after_id: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+        """The live tail: events with id > after_id, oldest first, at most the
+        newest `limit` of them, and the highest id stored (so a caller that
+        fell behind knows how many it skipped)."""
+        with self._lock:
+            self._conn.blocks.clear()
+            top = self._conn.execute("SELECT max(id) FROM events").fetchone()[0] or 0
+            if top <= after_id:
+                return [], top
+            rows = self._run(
+                f"SELECT {_SELECT} FROM events e LEFT JOIN sources s ON s.id = e.source"
+                " WHERE e.id > ? AND e.id <= ? ORDER BY e.id DESC LIMIT ?",
+                [max(after_id, top - limit), top, limit],
+            ).fetchall()
+            rows.reverse()
+            return [self._event(r) for r in rows], top
+
+    def events_around(self, event_id: int, before: int, after: int,
+                      host: str | None = None) -> list[dict[str, Any]]:
+        """Events stored right before and after `event_id` (on `host` only
+        when given), in id order, the event itself included."""
+        where: str = ""
+        params: list[object] = []
+        with self._lock:
+            if host is not None:  # a reader never inserts terms: look the code up
+                row = self._conn.execute("SELECT id FROM terms WHERE value = ?", (host,)).fetchone()
+                if row is None:
+                    return []
+                where, params = " AND e.host = ?", [row[0]]
+            sql = (f"SELECT {_SELECT} FROM events e LEFT JOIN sources s ON s.id = e.source"
+                   f" WHERE e.id {{op}} ?{where} ORDER BY e.id {{order}} LIMIT ?")
+            self._conn.blocks.clear()
+            older = self._run(sql.format(op="<", order="DESC"), [event_id, *params, before]).fetchall()
+            newer = self._run(sql.format(op=">=", order="ASC"), [event_id, *params, after + 1]).fetchall()
+            older.reverse()
+            return [self._event(r) for r in older + newer]
+
+    def event_shapes(self, after_id: int = 0) -> tuple[set[tuple[str | None, bool, bool]], int]:
+        """The distinct (app, is a web request, unparsed) of the events with
+        id > after_id (what logsource routing looks at), and the highest id
+        read: callers keep the set and ask only for what is new."""
+        with self._lock:
+            top = self._conn.execute("SELECT max(id) FROM events").fetchone()[0] or 0
+            if top <= after_id:
+                return set(), after_id
+            web = self._conn.execute("SELECT id FROM terms WHERE value = 'http_request'").fetchone()
+            rows = self._conn.execute(
+                "SELECT DISTINCT app, http_method IS NOT NULL OR action IS ?, flags & ?"
+                " FROM events WHERE id > ? AND id <= ?",
+                (web[0] if web else -1, FLAG_UNPARSED, after_id, top),
+            ).fetchall()
+            values = self._conn.terms.values
+            return {(values[app], bool(w), bool(u)) for app, w, u in rows}, top
+
+    def run(self, query: Any) -> Any:
+        """`query(conn)` on this reader's connection, serialised with its
+        other calls: for the read functions of other store modules
+        (triage.notes_of, stats, ...). Must only read."""
+        with self._lock:
+            return query(self._conn)
+
+    def interrupt(self) -> None:
+        """Abort the query running on this reader (from another thread): a
+        superseded search stops at once with sqlite3.OperationalError."""
+        self._conn.interrupt()
 
     # -- alerts -------------------------------------------------------------------
 

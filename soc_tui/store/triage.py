@@ -284,6 +284,53 @@ def tag(conn: Any, ids: Iterable[int], add: Iterable[str] = (), remove: Iterable
     return _update_alerts(conn, actor, "tag", ids, change)
 
 
+MANUAL_RULE = "manual"  # rule_id and rule_name of the alerts an analyst raises
+
+
+def raise_alert(conn: Any, event_ids: Iterable[int], title: str, severity: str, actor: str) -> int:
+    """An alert an analyst raises by hand on stored events (rule `manual`),
+    with those events as evidence; the group fields (host, src_ip, user)
+    are taken from the events when they all agree."""
+    ids = sorted({int(i) for i in event_ids})
+    title = title.strip()
+    if not ids:
+        raise TriageError("an alert needs at least one event")
+    if not title:
+        raise TriageError("an alert needs a title")
+    _check_severity(severity)
+
+    def apply() -> int:
+        marks = ",".join("?" * len(ids))
+        rows = conn.execute(
+            f"SELECT e.id, e.ts, h.value, e.src_ip, u.value FROM events e"  # src_ip is not coded
+            f" LEFT JOIN terms h ON h.id = e.host"
+            f" LEFT JOIN terms u ON u.id = e.user WHERE e.id IN ({marks})", ids).fetchall()
+        if len(rows) != len(ids):
+            missing = sorted(set(ids) - {r[0] for r in rows})
+            raise TriageError(f"no such event: {', '.join(map(str, missing[:5]))}")
+        now = now_us()
+
+        def same(k: int) -> Any:
+            values = {r[k] for r in rows}
+            return values.pop() if len(values) == 1 else None
+
+        cur = conn.execute(
+            "INSERT INTO alerts (rule_id, rule_name, title, severity, status, count, first_seen,"
+            " last_seen, host, src_ip, user, tags, dedup_key, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, 'new', ?, ?, ?, ?, ?, ?, '[]', ?, ?, ?)",
+            (MANUAL_RULE, MANUAL_RULE, title, severity, len(rows), min(r[1] for r in rows),
+             max(r[1] for r in rows), same(2), same(3), same(4), f"manual:{now}:{ids[0]}", now, now))
+        aid = int(cur.lastrowid)
+        conn.executemany("INSERT INTO alert_events (alert_id, event_id) VALUES (?, ?)",
+                         [(aid, i) for i in ids])
+        audit(conn, actor, "raise", "alert", aid, None,
+              {"title": title, "severity": severity, "event_ids": ids}, now)
+        _seal(conn, "alerts", [aid])
+        return aid
+
+    return write_transaction(conn, apply)
+
+
 # -- incidents ---------------------------------------------------------------------------
 
 

@@ -1,0 +1,150 @@
+"""The Textual application: screens as modes, global keys, the live tick, notifications.
+
+Owns: `SocApp`: the six screens (Overview, Events, Alerts, Incidents,
+Rules, Sources) as modes switched by the number keys, the command palette
+entries for every screen and every key of the current screen, `?` for the
+key list, the 10 Hz tick that drains the live feed and hands the events to
+whichever screen shows them, toasts (and the bell) for new high and
+critical alerts, and a clean exit on ctrl+q, SIGTERM, SIGHUP or a vanished
+terminal (the CLI then stops the collector, which commits what it read).
+Must not: run SQL (screens call the store through thread workers) or touch
+the collector's internals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Any, Iterable
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from soc_tui.text import printable
+from soc_tui.ui.context import UiContext
+
+TICK_S = 0.1  # the live feed is drained 10 times a second
+
+SCREENS: tuple[tuple[str, str, str], ...] = (
+    # (mode, key, title)
+    ("overview", "1", "Overview"),
+    ("events", "2", "Events"),
+    ("alerts", "3", "Alerts"),
+    ("incidents", "4", "Incidents"),
+    ("rules", "5", "Rules"),
+    ("sources", "6", "Sources"),
+)
+
+
+def _modes() -> dict[str, Any]:
+    from soc_tui.ui.screens.alerts import AlertsScreen
+    from soc_tui.ui.screens.events import EventsScreen
+    from soc_tui.ui.screens.incidents import IncidentsScreen
+    from soc_tui.ui.screens.overview import OverviewScreen
+    from soc_tui.ui.screens.rules import RulesScreen
+    from soc_tui.ui.screens.sources import SourcesScreen
+
+    return {"overview": OverviewScreen, "events": EventsScreen, "alerts": AlertsScreen,
+            "incidents": IncidentsScreen, "rules": RulesScreen, "sources": SourcesScreen}
+
+
+class SocApp(App[None]):
+    TITLE = "soc-tui"
+    CSS_PATH = "app.tcss"
+    ENABLE_COMMAND_PALETTE = True
+    BINDINGS = [
+        # The top bar shows the screens and their keys: the footer keeps its room.
+        *(Binding(key, f"switch_mode('{mode}')", title, show=False)
+          for mode, key, title in SCREENS),
+        Binding("question_mark", "show_keys", "Keys", show=True),
+        Binding("ctrl+q", "quit", "Quit", show=True, priority=True),
+    ]
+
+    def __init__(self, ctx: UiContext, *, start: str = "overview") -> None:
+        self.MODES = _modes()
+        super().__init__()
+        self.ctx = ctx
+        self.start_mode = start
+        self.animation_level = "none"  # over SSH, every frame costs
+        if ctx.options.theme:
+            self.theme = ctx.options.theme
+        self.sub_title = ctx.db
+        self.feed_error = ""
+
+    # -- life cycle ---------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGHUP):
+                loop.add_signal_handler(sig, self._signalled)
+        except (RuntimeError, NotImplementedError, ValueError):
+            pass  # not the main thread (tests): nothing to install
+        self.ctx.feed.start(backlog=self.ctx.options.backlog)
+        self.set_interval(TICK_S, self._tick, name="live-tick")
+        self.switch_mode(self.start_mode)
+
+    def _signalled(self) -> None:
+        self.exit()
+
+    def on_unmount(self) -> None:
+        self.ctx.feed.stop()
+
+    # -- the live tick -------------------------------------------------------------
+
+    def _tick(self) -> None:
+        """Drain the feed once and pass it on: the events to every screen that
+        shows a stream (EventsScreen.live), the loud alerts to a toast."""
+        got = self.ctx.feed.drain()
+        if self.ctx.feed.error != self.feed_error:
+            self.feed_error = self.ctx.feed.error
+            if self.feed_error:
+                self.notify(printable(self.feed_error), title="Reading the database failed",
+                            severity="error")
+        if got.events or got.skipped:
+            for screen in self._live_screens():
+                screen.live(got.events, got.skipped)
+        for alert in got.alerts[:5]:
+            self.notify(
+                printable(f"{alert.rule_name}: {alert.title}"
+                          + (f" from {alert.src_ip}" if alert.src_ip else "")),
+                title=f"New {alert.severity} alert #{alert.id}",
+                severity="error" if alert.severity == "critical" else "warning",
+                timeout=8, markup=False,
+            )
+        if len(got.alerts) > 5:
+            self.notify(f"and {len(got.alerts) - 5} more high or critical alerts",
+                        severity="warning", markup=False)
+        if got.alerts and self.ctx.options.bell:
+            self.bell()
+
+    def _live_screens(self) -> Iterable[Any]:
+        for stack in self._screen_stacks.values():
+            for screen in stack:
+                if hasattr(screen, "live"):
+                    yield screen
+
+    # -- keys and commands ---------------------------------------------------------
+
+    def action_show_keys(self) -> None:
+        if self.screen.query("HelpPanel"):
+            self.action_hide_help_panel()
+        else:
+            self.action_show_help_panel()
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for mode, key, title in SCREENS:
+            yield SystemCommand(f"Go to {title}", f"Switch to the {title} screen (key {key})",
+                                lambda mode=mode: self.switch_mode(mode))
+        # Every key of the current screen, so that each action is reachable from here.
+        seen: set[str] = set()
+        where = screen.__class__.__name__.removesuffix("Screen")
+        for active in screen.active_bindings.values():
+            b, node = active.binding, active.node
+            if node is self or not b.description or b.action in seen:
+                continue
+            seen.add(b.action)
+            yield SystemCommand(f"{where}: {b.description}", f"key {b.key_display or b.key}",
+                                lambda b=b, node=node: self.call_later(self.run_action, b.action, node))

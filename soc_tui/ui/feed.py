@@ -1,0 +1,121 @@
+"""The live feed: new events and alerts, read from the database off the UI thread.
+
+Owns: `LiveFeed`, a thread that polls the store for events and alerts
+stored since it last looked (whoever collects: this process or another
+one, `--attach`) and keeps them in a bounded, lock-protected buffer that
+the UI drains on a timer (10-20 Hz): one drain per tick, never one message
+or one widget call per event. When more arrive between two drains than the
+buffer holds, the oldest are dropped and counted (`skipped`): the stream
+shows the newest, and search reads the whole database anyway.
+Must not: import Textual or touch widgets.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from soc_tui.store.alerts import StoredAlert
+from soc_tui.store.reader import StoreReader
+
+NOTIFY_SEVERITIES = ("high", "critical")
+
+
+@dataclass
+class Drained:
+    """What arrived since the last drain."""
+
+    events: list[dict[str, Any]] = field(default_factory=list)
+    skipped: int = 0  # events that arrived but were dropped (the buffer was full)
+    alerts: list[StoredAlert] = field(default_factory=list)  # new high and critical alerts
+    newest_id: int = 0
+
+
+class LiveFeed:
+    def __init__(self, reader: StoreReader, *, capacity: int = 10_000, interval: float = 0.1,
+                 alert_interval: float = 1.0, on_error: Callable[[str], None] | None = None) -> None:
+        self.reader = reader
+        self.capacity = capacity
+        self.interval = interval
+        self.alert_interval = alert_interval
+        self.on_error = on_error
+        self.error = ""
+        self._events: deque[dict[str, Any]] = deque(maxlen=capacity)
+        self._skipped = 0
+        self._alerts: list[StoredAlert] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._last_id = 0
+        self._last_alert = 0
+        self._thread = threading.Thread(target=self._run, name="soc-tui-feed", daemon=True)
+
+    def start(self, *, backlog: int = 0) -> LiveFeed:
+        """Start polling; the first drain holds the newest `backlog` events
+        already stored (the stream is not empty on a busy database)."""
+        top = self._top_event()
+        self._last_id = max(0, top - backlog)
+        self._last_alert = self._top_alert()
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(5)
+
+    def drain(self) -> Drained:
+        with self._lock:
+            out = Drained(list(self._events), self._skipped, self._alerts, self._last_id)
+            self._events.clear()
+            self._skipped = 0
+            self._alerts = []
+        return out
+
+    # -- the thread -------------------------------------------------------------
+
+    def _top_event(self) -> int:
+        return self.reader.events_after(1 << 62, 1)[1]
+
+    def _top_alert(self) -> int:
+        found = self.reader.alerts(limit=1, order="id")
+        return found[0].id if found else 0
+
+    def _run(self) -> None:
+        since_alerts = 0.0
+        while not self._stop.wait(self.interval):
+            try:
+                self.poll_once()
+                since_alerts += self.interval
+                if since_alerts >= self.alert_interval:
+                    since_alerts = 0.0
+                    self.poll_alerts()
+                self.error = ""
+            except Exception as exc:  # noqa: BLE001 - shown, retried next tick
+                self.error = f"{type(exc).__name__}: {exc}"
+                if self.on_error is not None:
+                    self.on_error(self.error)
+
+    def poll_once(self) -> None:
+        """Read the events stored since the last poll into the buffer."""
+        events, top = self.reader.events_after(self._last_id, self.capacity)
+        if not events and top <= self._last_id:
+            return
+        missed = top - self._last_id - len(events)
+        with self._lock:
+            overflow = max(0, len(self._events) + len(events) - self.capacity)
+            self._events.extend(events)
+            self._skipped += overflow + max(0, missed)
+            self._last_id = top
+
+    def poll_alerts(self) -> None:
+        """Note new high and critical alerts (for the notifications)."""
+        new = self.reader.alerts(after_id=self._last_alert, order="id")
+        if not new:
+            return
+        self._last_alert = max(a.id for a in new)
+        loud = [a for a in new if a.severity in NOTIFY_SEVERITIES]
+        if loud:
+            with self._lock:
+                self._alerts.extend(loud)

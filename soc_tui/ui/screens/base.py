@@ -1,0 +1,189 @@
+"""What every screen shares: the top bar, the ctx shortcut, reloading in a thread worker.
+
+Owns: `SocScreen` (a Screen whose data comes from `load()`, run in a thread
+worker, and is shown by `show()` on the UI thread; reloaded when the screen
+comes back into view and every `refresh_every` seconds while it is in
+view), `TopBar` (the screen tabs and the collector's state) and the helpers
+that turn values into inert `rich.text.Text` (`cell`, `ago`, `ts_text`).
+Must not: run SQL on the UI thread.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from soc_tui.store.triage import TriageError
+from soc_tui.text import printable
+
+SEVERITY_STYLE = {"critical": "bold white on red", "high": "bold red", "medium": "yellow",
+                  "low": "cyan", "informational": "dim"}
+STATUS_STYLE = {"new": "bold", "acknowledged": "yellow", "in_progress": "cyan", "closed": "dim",
+                "open": "bold", "contained": "yellow", "resolved": "green"}
+
+
+def cell(value: Any, style: str = "", limit: int = 200) -> Text:
+    """A table cell or label from untrusted text: inert (never markup), control
+    characters escaped, cut to `limit` characters."""
+    if value is None:
+        return Text("-", style="dim")
+    s = str(value)
+    if len(s) > limit:
+        s = s[:limit] + "…"
+    return Text(printable(s), style=style, no_wrap=True, overflow="ellipsis")
+
+
+def ts_text(us: int | None, *, date: bool = True) -> str:
+    if us is None:
+        return "-"
+    dt = datetime.fromtimestamp(us / 1e6, timezone.utc)
+    return dt.strftime("%Y-%m-%d %H:%M:%S" if date else "%H:%M:%S")
+
+
+def ago(us: int | None, now_us: int) -> str:
+    if us is None:
+        return "-"
+    s = max(0, (now_us - us) // 1_000_000)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if s >= size:
+            return f"{s // size}{unit} ago"
+    return f"{s}s ago"
+
+
+def severity_text(sev: str | None) -> Text:
+    return Text(sev or "-", style=SEVERITY_STYLE.get(sev or "", ""))
+
+
+def status_text(status: str | None) -> Text:
+    return Text((status or "-").replace("_", " "), style=STATUS_STYLE.get(status or "", ""))
+
+
+class Writes:
+    """For screens that change the database: run one store call on the
+    analyst's write connection in a thread worker, toast the result (or the
+    one-line refusal) and call `then` on the UI thread."""
+
+    def write(self, label: str, call: Callable[[Any], Any],
+              then: Callable[[], None] | None = None) -> None:
+        self._write_worker(label, call, then)
+
+    @work(thread=True, group="triage", exit_on_error=False)
+    def _write_worker(self, label: str, call: Callable[[Any], Any],
+                      then: Callable[[], None] | None) -> None:
+        app: Any = self.app  # type: ignore[attr-defined]
+        try:
+            result = app.ctx.write(call)
+        except TriageError as exc:
+            app.call_from_thread(app.notify, printable(str(exc)), title="Refused",
+                                 severity="error", markup=False)
+            return
+        except Exception as exc:  # noqa: BLE001 - a locked or broken database
+            app.call_from_thread(app.notify, printable(f"{type(exc).__name__}: {exc}"),
+                                 title="Failed", severity="error", markup=False)
+            return
+        if isinstance(result, list):
+            label = f"{label}: {len(result)} changed"
+        elif result is False:
+            label = f"{label} (no change)"
+        app.call_from_thread(app.notify, printable(label), markup=False)
+        if then is not None:
+            app.call_from_thread(then)
+
+
+class TopBar(Static):
+    """One line: the screens (the current one highlighted) and the collector's state."""
+
+    DEFAULT_CSS = """
+    TopBar { height: 1; background: $panel; color: $text; }
+    """
+
+    def __init__(self, current: str) -> None:
+        super().__init__("", id="topbar")
+        self.current = current
+
+    def on_mount(self) -> None:
+        self.update_state()
+        self.set_interval(1.0, self.update_state)
+
+    def update_state(self) -> None:
+        from soc_tui.ui.app import SCREENS
+
+        app: Any = self.app
+        t = Text(no_wrap=True, overflow="ellipsis")
+        for mode, key, title in SCREENS:
+            style = "bold reverse" if mode == self.current else ""
+            t.append(f" {key} {title} ", style=style)
+        collector = app.ctx.collector
+        if collector is None:
+            state = " attached"
+        else:
+            health = collector.health()
+            rate = sum(h.rate for h in health)
+            bad = sum(1 for h in health if h.state in ("error", "reconnecting"))
+            state = f" ● {rate:,.0f} ev/s" + (f" {bad} src err" if bad else "")
+        t.append(state, style="dim")
+        self.update(t)
+
+
+class SocScreen(Screen[None]):
+    """A screen whose data is loaded off the UI thread."""
+
+    MODE = ""
+    refresh_every: float = 2.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._loaded_at = 0.0
+
+    @property
+    def ctx(self) -> Any:
+        return self.app.ctx  # type: ignore[attr-defined]
+
+    def compose_top(self) -> ComposeResult:
+        yield TopBar(self.MODE)
+
+    def compose_bottom(self) -> ComposeResult:
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self.refresh_every:
+            self.set_interval(self.refresh_every, self._maybe_reload)
+
+    def on_screen_resume(self) -> None:
+        self.reload()
+
+    def _maybe_reload(self) -> None:
+        if self.is_current and time.monotonic() - self._loaded_at >= self.refresh_every * 0.9:
+            self.reload()
+
+    def reload(self) -> None:
+        self._loaded_at = time.monotonic()
+        self._load_worker()
+
+    @work(thread=True, exclusive=True, group="load", exit_on_error=False)
+    def _load_worker(self) -> None:
+        try:
+            data = self.load()
+        except Exception as exc:  # noqa: BLE001 - shown, the next reload retries
+            self.app.call_from_thread(self.notify, printable(f"{type(exc).__name__}: {exc}"),
+                                      title="Loading failed", severity="error", markup=False)
+            return
+        self.app.call_from_thread(self._show_if_mounted, data)
+
+    def _show_if_mounted(self, data: Any) -> None:
+        if self.is_attached:
+            self.show(data)
+
+    def load(self) -> Any:
+        """Runs in a thread worker: read what the screen shows."""
+        return None
+
+    def show(self, data: Any) -> None:
+        """On the UI thread: put `data` on the screen."""
