@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench screenshots clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -23,6 +23,7 @@ demo: $(VENV)/.installed
 	$(BIN)/soc-tui --db $(DEMO)/soc.db ingest --tz UTC '$(DEMO)/logs/*.log'
 	$(BIN)/soc-tui --db $(DEMO)/soc.db search 'src_ip:203.0.113.66'
 	$(BIN)/soc-tui --db $(DEMO)/soc.db alerts list
+	@if [ -t 0 ] && [ -t 1 ]; then $(BIN)/soc-tui --db $(DEMO)/soc.db --attach; fi
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q -rs
@@ -30,6 +31,9 @@ test: $(VENV)/.installed-test
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/rules.py
+
+screenshots: $(VENV)/.installed-test
+	$(BIN)/python screenshots/make_screenshots.py
 
 clean:
 	rm -rf $(VENV) $(DEMO) build *.egg-info

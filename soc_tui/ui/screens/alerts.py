@@ -25,6 +25,7 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
+from soc_tui.model import now_us
 from soc_tui.store import triage
 from soc_tui.store.alerts import StoredAlert, list_alerts
 from soc_tui.text import printable
@@ -145,7 +146,7 @@ class TriageActions(Writes):
             return
         a = alerts[0]
         actor = self.app.ctx.analyst  # type: ignore[attr-defined]
-        now = self.app.ctx.clock()  # type: ignore[attr-defined]
+        now = now_us()  # an expiry is real time, whatever clock the screens show
 
         def done(ans: SuppressAnswer | None) -> None:
             if ans is None:
@@ -490,9 +491,7 @@ class AlertDetailScreen(TriageActions, Screen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one("#evidence", DataTable)
-        table.add_column("time", key="time")
-        table.add_column("host", key="host")
-        table.add_column("line", key="line")
+        table.add_column("line (as logged)", key="line")
         table.focus()
         self.after_change()
 
@@ -539,7 +538,7 @@ class AlertDetailScreen(TriageActions, Screen[None]):
                              + (f" v{n.version}" if n.version > 1 else "") + ": ", style="bold")
                 notes.append(printable(n.body.replace("\n", " ⏎ ")[:300]) + "\n")
         else:
-            notes.append("no notes (n: add one)", style="dim")
+            notes.append("no notes (n: add one)\n", style="dim")
         if d.history:
             h = d.history[-1]
             notes.append(f"last change: {printable(h.actor)} {h.action} {ts_text(h.ts)}", style="dim")
@@ -555,8 +554,7 @@ class AlertDetailScreen(TriageActions, Screen[None]):
             table.clear()
             for e in events:
                 style = "bold" if around and e["id"] in evidence_ids else ""
-                table.add_row(Text(ts_text(e["ts"])), cell(e.get("host"), limit=20),
-                              cell(e.get("raw"), style=style, limit=2000), key=str(e["id"]))
+                table.add_row(cell(e.get("raw"), style=style, limit=2000), key=str(e["id"]))
 
     def target_ids(self) -> list[int]:
         return [self.alert_id]

@@ -119,7 +119,6 @@ class IncidentDetailScreen(Writes, Screen[None]):
     ]
     DEFAULT_CSS = """
     IncidentDetailScreen #incident-head { height: auto; max-height: 4; padding: 0 1; }
-    IncidentDetailScreen #incident-alerts { height: auto; max-height: 7; }
     IncidentDetailScreen #timeline { height: 1fr; }
     IncidentDetailScreen #incident-notes { height: auto; max-height: 8; padding: 0 1; }
     """
@@ -147,8 +146,11 @@ class IncidentDetailScreen(Writes, Screen[None]):
 
     def on_mount(self) -> None:
         alerts = self.query_one("#incident-alerts", DataTable)
-        for name in ("#", "sev", "status", "rule", "hits", "src_ip", "user"):
-            alerts.add_column(name, key=name)
+        # Fixed widths: a table that sizes its own height does not redraw its header
+        # when auto-sized columns grow.
+        for name, width in (("#", 4), ("sev", 8), ("status", 12), ("rule", 30), ("hits", 5),
+                            ("src_ip", 15), ("user", 12)):
+            alerts.add_column(name, key=name, width=width)
         timeline = self.query_one("#timeline", DataTable)
         for name in ("time", "what", "detail"):
             timeline.add_column(name, key=name)

@@ -84,8 +84,12 @@ class OverviewScreen(SocScreen):
         titles = {"src_ip": "src_ip (failures)", "user": "user", "host": "host"}
         for name, title in titles.items():
             table = self.query_one(f"#top-{name}", DataTable)
-            table.add_column(title, key="value")
-            table.add_column("events", key="n")
+            table.add_column(title, key="value", width=self._value_width())
+            table.add_column("events", key="n", width=7)
+
+    def _value_width(self) -> int:
+        """Fixed column widths: a third of the screen per table, less the count."""
+        return max(8, self.app.size.width // 3 - 12)
 
     def action_next_window(self) -> None:
         self.window = (self.window + 1) % len(WINDOWS)
@@ -149,11 +153,8 @@ class OverviewScreen(SocScreen):
             for name, rows in d.top.items():
                 table = self.query_one(f"#top-{name}", DataTable)
                 table.clear()
-                width = max(8, table.size.width - 10)  # the value column takes the room left
                 for value, n in rows:
-                    text = cell(value, limit=40)
-                    text.truncate(width, overflow="ellipsis")
-                    table.add_row(text, Text(f"{n:,}", justify="right"))
+                    table.add_row(cell(value, limit=40), Text(f"{n:,}", justify="right"))
         health = Text(no_wrap=True, overflow="ellipsis")
         health.append("sources ")
         if not d.sources:

@@ -1,0 +1,574 @@
+#!/usr/bin/env python3
+"""TUI responsiveness benchmark: prints figures, asserts nothing (budgets: p99 <= 100 ms
+from a key press to the screen update, peak RSS <= 300 MB with 1M events stored).
+
+    .venv/bin/python benchmarks/tui.py [--events 1000000] [--rate 10000] [--repeat 50]
+                                       [--workdir DIR] [--size 120x36]
+
+1. setup, not timed: --events seeded auth.log lines (the ingest benchmark's
+   generator) ingested with the shipped rules by `soc-tui ingest` in a child
+   process, so that this process's peak RSS is the TUI's alone; with
+   --workdir the database is kept and reused by the next run (copied: the
+   run adds events);
+2. a writer process appends auth.log lines with current timestamps at --rate
+   lines/s in bursts every 10 ms (background noise, logins, and brute forces
+   from a new address every 5,000 lines, now and then followed by a login
+   from it: new alerts and critical toasts keep coming);
+3. the TUI as `soc-tui` runs it: the Collector (pipeline thread and rule
+   process) on that file in this process, and SocApp on the database, headless
+   (`run_test`, notifications and tooltips on) at --size. Keys are sent the
+   way the terminal driver sends them (no Pilot waits). A key's latency is the
+   time from sending it to the first frame that holds its result: the data
+   of the new screen (its load worker's `show()`), the moved cursor of the
+   event stream, the alert detail with its evidence. A frame is the
+   compositor's update handed to `_display`; headless Textual drops it, here
+   it is also turned into the terminal's escape sequences (what a terminal
+   would be sent) before its time is taken;
+4. prints p50/p99/max per action kind (and per screen for the switches), the
+   lines/s the collector stored meanwhile, and the peak RSS (VmHWM) of this
+   process and of its children (rule process, parse worker).
+
+Instrumentation only: SocApp is subclassed to time frames, and three methods
+(SocScreen._show_if_mounted, AlertDetailScreen._show, EventStream._user_move)
+are wrapped to note when they ran; nothing else differs from `soc-tui`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import bisect
+import os
+import random
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+USERS = ("root", "admin", "ubuntu", "deploy", "oracle", "test", "git", "postgres")
+
+
+# -- the writer (a process of its own, like sshd) ----------------------------------------
+
+
+def write_live(path: str, rate: int) -> None:
+    """Append auth.log lines at `rate` lines/s until SIGTERM; print the count."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    rng = random.Random(7)
+    n = 0
+    start = time.monotonic()
+    with open(path, "a", encoding="utf-8") as fh:
+        while not stop.is_set():
+            due = int((time.monotonic() - start) * rate)
+            if due > n:
+                t = time.gmtime()
+                stamp = f"{MONTHS[t.tm_mon - 1]} {t.tm_mday:2d} {t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
+                lines = []
+                while n < due:
+                    n += 1
+                    lines.append(_live_line(rng, n, stamp))
+                fh.write("".join(lines))
+                fh.flush()
+            time.sleep(0.01)
+    print(n, flush=True)
+
+
+def _live_line(rng: random.Random, n: int, stamp: str) -> str:
+    host = f"srv-{n % 4 + 1:02d}"
+    pid = 1000 + n % 60000
+    wave = n // 5000  # a new brute-forcing address every 5,000 lines
+    attacker = f"185.{wave // 250 % 256}.{wave % 250}.{17 + wave % 200}"
+    port = rng.randint(1024, 65535)
+    user = rng.choice(USERS)
+    if n % 50_000 == 49_999:  # the guess worked: a critical alert and its toast
+        msg = f"sshd[{pid}]: Accepted password for {user} from {attacker} port {port} ssh2"
+    else:
+        r = rng.random()
+        if r < 0.30:
+            msg = f"sshd[{pid}]: Failed password for {user} from {attacker} port {port} ssh2"
+        elif r < 0.45:
+            ip = f"{rng.choice((45, 103, 198, 203))}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
+            msg = f"sshd[{pid}]: Invalid user {user}{rng.randint(0, 99)} from {ip} port {port}"
+        elif r < 0.55:
+            msg = f"sshd[{pid}]: Connection closed by {attacker} port {port} [preauth]"
+        elif r < 0.60:
+            msg = (f"sshd[{pid}]: Accepted publickey for deploy from 10.0.{rng.randint(0, 9)}.{rng.randint(1, 254)}"
+                   f" port {port} ssh2: ED25519 SHA256:abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG")
+        elif r < 0.75:
+            msg = f"CRON[{pid}]: pam_unix(cron:session): session opened for user root by (uid=0)"
+        elif r < 0.90:
+            msg = f"CRON[{pid}]: pam_unix(cron:session): session closed for user root"
+        elif r < 0.95:
+            msg = f"systemd-logind[{pid}]: New session {rng.randint(1, 9999)} of user deploy."
+        else:
+            msg = (f"sudo:   deploy : TTY=pts/{rng.randint(0, 5)} ; PWD=/home/deploy ; USER=root ; "
+                   "COMMAND=/usr/bin/systemctl restart nginx")
+    return f"{stamp} {host} {msg}\n"
+
+
+# -- setup -------------------------------------------------------------------------------
+
+
+def db_counts(db: Path) -> tuple[int, int]:
+    """(max event id, alert count), read on a connection of our own."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        top = conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
+        alerts = conn.execute("SELECT count(*) FROM alerts").fetchone()[0]
+    finally:
+        conn.close()
+    return top, alerts
+
+
+def setup(work: Path, events: int) -> Path:
+    """The database with `events` ingested (rules on); reused when it exists."""
+    import ingest as ingest_bench
+
+    base = work / f"base-{events}.db"
+    done = work / f"base-{events}.done"
+    if not done.exists():
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{base}{suffix}").unlink(missing_ok=True)
+        log = work / f"auth-{events}.log"
+        t = time.perf_counter()
+        raw = ingest_bench.generate(log, events)
+        print(f"setup          generated {events:,} lines, {raw / 1e6:.1f} MB in {time.perf_counter() - t:.1f}s")
+        t = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, "-m", "soc_tui", "--db", str(base), "ingest", "--year", "2023",
+             "--no-progress", str(log)],
+            cwd=ROOT, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"ingest failed:\n{proc.stdout}{proc.stderr}")
+        summary = " ".join(proc.stdout.split())
+        print(f"setup          ingested with rules in {time.perf_counter() - t:.1f}s  [{summary}]")
+        log.unlink()
+        conn = sqlite3.connect(base)
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.close()
+        done.write_text("ok\n")
+    db = work / "tui.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    shutil.copyfile(base, db)
+    return db
+
+
+# -- process memory ------------------------------------------------------------------------
+
+
+def status_kb(pid: int | str, field: str) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def children(pid: int) -> list[int]:
+    out: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as fh:
+                out.extend(int(c) for c in fh.read().split())
+    except OSError:
+        pass
+    return out
+
+
+def child_kind(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            cmd = fh.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return "other"
+    if "soc_tui.detect.process" in cmd:
+        return "rule process"
+    if "soc_tui.parse_worker" in cmd:
+        return "parse worker"
+    if "--write-live" in cmd:
+        return "writer"
+    return "other"
+
+
+class MemorySampler(threading.Thread):
+    """Peak RSS (VmHWM, KiB) of each child of this process, by kind, sampled."""
+
+    def __init__(self) -> None:
+        super().__init__(name="bench-rss", daemon=True)
+        self.peaks: dict[str, int] = {}
+        self.together = 0  # this process plus its children (not the writer), VmRSS sampled
+        self._stop = threading.Event()
+
+    def sample(self) -> None:
+        me = os.getpid()
+        total = status_kb(me, "VmRSS")
+        for pid in children(me):
+            kind = child_kind(pid)
+            if kind == "writer":
+                continue
+            self.peaks[kind] = max(self.peaks.get(kind, 0), status_kb(pid, "VmHWM"))
+            total += status_kb(pid, "VmRSS")
+        self.together = max(self.together, total)
+
+    def run(self) -> None:
+        while not self._stop.wait(0.25):
+            self.sample()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.sample()
+
+
+# -- the app, instrumented -------------------------------------------------------------------
+
+
+def instrument() -> type:
+    """SocApp timing its frames; the methods that put a key's result on
+    screen note when they ran (`_bench_at`)."""
+    from textual._compositor import CompositorUpdate
+
+    from soc_tui.ui.app import SocApp
+    from soc_tui.ui.screens.alerts import AlertDetailScreen
+    from soc_tui.ui.screens.base import SocScreen
+    from soc_tui.ui.stream import EventStream
+
+    def stamped(cls: type, name: str) -> None:
+        original = getattr(cls, name)
+
+        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return original(self, *args, **kwargs)
+            finally:
+                self._bench_at = time.perf_counter()
+
+        wrapper.__name__ = original.__name__
+        setattr(cls, name, wrapper)
+
+    stamped(SocScreen, "_show_if_mounted")
+    stamped(AlertDetailScreen, "_show")
+    stamped(EventStream, "_user_move")
+
+    class BenchApp(SocApp):
+        # Textual reads CSS_PATH beside the module of the app's class: ours is here.
+        CSS_PATH = str(Path(sys.modules[SocApp.__module__].__file__ or "").with_name(SocApp.CSS_PATH))
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.frame_times: list[float] = []
+            self.frame_screens: list[Any] = []
+            self.frame_cost: list[float] = []
+
+        def _display(self, screen: Any, renderable: Any) -> None:
+            if renderable is not None and not self._batch_count:
+                t = time.perf_counter()
+                if self.is_headless and isinstance(renderable, CompositorUpdate):
+                    renderable.render_segments(self.console)  # what the terminal would be sent
+                now = time.perf_counter()
+                self.frame_cost.append(now - t)
+                self.frame_times.append(now)
+                self.frame_screens.append(screen)
+                if len(self.frame_times) > 20000:
+                    del self.frame_times[:10000], self.frame_screens[:10000], self.frame_cost[:10000]
+            super()._display(screen, renderable)
+
+        def frame_after(self, t: float, screen: Any = None) -> float | None:
+            """Time of the first frame after `t` (of `screen`, if given)."""
+            i = bisect.bisect_right(self.frame_times, t)
+            for j in range(i, len(self.frame_times)):
+                if screen is None or self.frame_screens[j] is screen:
+                    return self.frame_times[j]
+            return None
+
+    return BenchApp
+
+
+KEY_CHARS = {"enter": "\r", "escape": "\x1b", "tab": "\t", "space": " "}
+
+
+def send_key(app: Any, key: str) -> None:
+    """A key press as the terminal driver delivers it (the driver's input thread
+    calls send_message the same way)."""
+    from textual import events
+
+    char = KEY_CHARS.get(key, key if len(key) == 1 else None)
+    event = events.Key(key, char)
+    event.set_sender(app)
+    app._driver.send_message(event)
+
+
+async def timed_key(app: Any, key: str, ready: Callable[[float], float | None],
+                    screen: Callable[[], Any] | None = None, timeout: float = 15.0) -> tuple[float | None, float | None]:
+    """Send `key`; (seconds to the first frame after `ready(t0)` returned a
+    time, seconds to the first frame of `screen()`) or None on timeout."""
+    t0 = time.perf_counter()
+    send_key(app, key)
+    first = None
+    while time.perf_counter() - t0 < timeout:
+        if screen is not None and first is None:
+            s = screen()
+            if s is not None:
+                f = app.frame_after(t0, s)
+                if f is not None:
+                    first = f - t0
+        at = ready(t0)
+        if at is not None:
+            f = app.frame_after(at)
+            if f is not None:
+                return f - t0, first
+        await asyncio.sleep(0.001)
+    return None, first
+
+
+def pct(values: list[float], q: float) -> float:
+    v = sorted(values)
+    return v[min(len(v) - 1, int(len(v) * q))]
+
+
+def fmt_ms(values: list[float]) -> str:
+    if not values:
+        return "no samples"
+    return (f"p50 {pct(values, 0.5) * 1000:6.1f} ms  p99 {pct(values, 0.99) * 1000:6.1f} ms  "
+            f"max {max(values) * 1000:6.1f} ms")
+
+
+async def drive(app: Any, args: argparse.Namespace, results: dict[str, Any], db: Path) -> None:
+    from soc_tui.ui.app import SCREENS, _modes
+    from soc_tui.ui.screens.alerts import AlertDetailScreen, AlertsScreen
+    from soc_tui.ui.screens.events import EventsScreen
+    from soc_tui.ui.stream import EventStream
+
+    modes = _modes()
+    classes = {key: modes[mode] for mode, key, _title in SCREENS}
+    titles = {key: title for _mode, key, title in SCREENS}
+    gap = args.gap
+
+    def shown(cls: type) -> Callable[[float], float | None]:
+        def ready(t0: float) -> float | None:
+            s = app.screen
+            at = getattr(s, "_bench_at", 0.0)
+            return at if isinstance(s, cls) and at > t0 else None
+        return ready
+
+    def current(cls: type) -> Callable[[], Any]:
+        return lambda: app.screen if isinstance(app.screen, cls) else None
+
+    async def switch(key: str) -> tuple[float | None, float | None]:
+        cls = classes[key]
+        return await timed_key(app, key, shown(cls), current(cls))
+
+    # Wait for the collector to store the first live lines, then let it run.
+    top0, _ = db_counts(db)
+    deadline = time.monotonic() + 30
+    while args.rate and db_counts(db)[0] == top0 and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    await asyncio.sleep(args.warmup)
+
+    # First visits mount the screens: timed apart.
+    first_visit = {}
+    for key in ("2", "3", "4", "5", "6", "1"):
+        lat, _ = await switch(key)
+        first_visit[titles[key]] = lat
+        await asyncio.sleep(gap)
+    results["first_visit"] = first_visit
+
+    t_start = time.monotonic()
+    top_start, _ = db_counts(db)
+
+    # Switching screens: 1 -> 2 -> ... -> 6 -> 1 ...
+    order = ["2", "3", "4", "5", "6", "1"]
+    per_screen: dict[str, list[float]] = {titles[k]: [] for k in order}
+    switches, firsts, timeouts = [], [], 0
+    for i in range(args.repeat):
+        key = order[i % len(order)]
+        lat, first = await switch(key)
+        if lat is None:
+            timeouts += 1
+        else:
+            switches.append(lat)
+            per_screen[titles[key]].append(lat)
+        if first is not None:
+            firsts.append(first)
+        await asyncio.sleep(gap)
+    results["switch"] = (switches, firsts, per_screen, timeouts)
+
+    # Scrolling the live event stream (pauses it): page up, up, page down, down, ...
+    await switch("2")
+    await asyncio.sleep(gap)
+    stream = app.screen.query_one(EventStream)
+    scrolls, timeouts = [], 0
+    keys = ("pageup", "up", "pagedown", "down")
+    for i in range(args.repeat):
+        def moved(t0: float) -> float | None:
+            at = getattr(stream, "_bench_at", 0.0)
+            return at if at > t0 else None
+        lat, _ = await timed_key(app, keys[i % len(keys)], moved)
+        if lat is None:
+            timeouts += 1
+        else:
+            scrolls.append(lat)
+        await asyncio.sleep(gap)
+    send_key(app, "end")  # follow again
+    results["scroll"] = (scrolls, timeouts, len(stream))
+    assert isinstance(app.screen, EventsScreen)
+
+    # Opening an alert from the queue (enter) and going back (escape).
+    await switch("3")
+    await asyncio.sleep(gap)
+    table = app.screen.query_one("#alert-table")
+    results["alerts_listed"] = table.row_count
+    opens, backs, timeouts, evidence = [], [], 0, []
+
+    def detail_shown(t0: float) -> float | None:
+        s = app.screen
+        at = getattr(s, "_bench_at", 0.0)
+        if isinstance(s, AlertDetailScreen) and at > t0:
+            evidence.append(s.query_one("#evidence").row_count)
+            return at
+        return None
+
+    for i in range(args.repeat if table.row_count else 0):
+        lat, _ = await timed_key(app, "enter", detail_shown, current(AlertDetailScreen))
+        if lat is None:
+            timeouts += 1
+        else:
+            opens.append(lat)
+        await asyncio.sleep(gap)
+        lat, _ = await timed_key(app, "escape", shown(AlertsScreen), current(AlertsScreen))
+        if lat is None:
+            timeouts += 1
+        else:
+            backs.append(lat)
+        send_key(app, "down")  # the next alert, untimed
+        await asyncio.sleep(gap)
+    results["open"] = (opens, backs, timeouts, evidence)
+
+    top_end, alerts_end = db_counts(db)
+    results["stored"] = (top_end - top_start, time.monotonic() - t_start, top_end, alerts_end)
+    results["frame_cost"] = list(app.frame_cost)
+    results["frames"] = len(app.frame_times)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--events", type=int, default=1_000_000, help="events in the database before the run")
+    ap.add_argument("--rate", type=int, default=10_000, help="lines/s appended while the keys are timed")
+    ap.add_argument("--repeat", type=int, default=50, help="key presses per action kind")
+    ap.add_argument("--workdir", help="keep files here, and the ingested database for the next run "
+                    "(default: a temporary directory)")
+    ap.add_argument("--size", default="120x36", help="terminal size, COLSxROWS")
+    ap.add_argument("--gap", type=float, default=0.25, help="seconds between two key presses")
+    ap.add_argument("--warmup", type=float, default=3.0, help="seconds of ingest before the first key")
+    ap.add_argument("--write-live", metavar="PATH", help=argparse.SUPPRESS)  # the writer process
+    args = ap.parse_args()
+    if args.write_live:
+        write_live(args.write_live, args.rate)
+        return 0
+    cols, rows = (int(x) for x in args.size.lower().split("x"))
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="soc-bench-tui-"))
+    work.mkdir(parents=True, exist_ok=True)
+    os.environ["SOC_TUI_KEY_FILE"] = str(work / "chain.key")
+    os.environ["XDG_CONFIG_HOME"] = str(work / "config")  # no user config: defaults
+    os.environ.pop("SOC_TUI_CONFIG", None)
+
+    db = setup(work, args.events)
+    top, alerts = db_counts(db)
+    print(f"database       {top:,} events, {alerts:,} alerts ({db.stat().st_size / 1e6:.1f} MB)")
+
+    from soc_tui.cli import _load_ruleset, _rule_dirs, start_collector, stop_collector
+    from soc_tui.config import Config, SourceConfig
+    from soc_tui.ui.context import UiContext
+
+    BenchApp = instrument()
+    live = work / "live.log"
+    live.write_text("")
+    config = Config()
+    rule_dirs = _rule_dirs(config)
+    ruleset = _load_ruleset(rule_dirs)
+    collector = start_collector(config, str(db), [SourceConfig(str(live), None, "UTC", None, "auto")],
+                                rule_dirs)
+    writer = subprocess.Popen([sys.executable, __file__, "--write-live", str(live), "--rate", str(args.rate)],
+                              stdout=subprocess.PIPE, text=True)
+    writer_start = time.monotonic()
+    sampler = MemorySampler()
+    sampler.start()
+    ctx = None
+    results: dict[str, Any] = {}
+    written = 0
+    try:
+        ctx = UiContext.open(str(db), "bench", rule_dirs=rule_dirs, ruleset=ruleset, collector=collector)
+        app = BenchApp(ctx)
+
+        async def run() -> None:
+            async with app.run_test(size=(cols, rows), notifications=True, tooltips=True):
+                await drive(app, args, results, db)
+
+        asyncio.run(run())
+    finally:
+        writer.send_signal(signal.SIGTERM)
+        out, _ = writer.communicate(timeout=30)
+        writer_s = time.monotonic() - writer_start
+        written = int(out.strip() or 0)
+        sampler.stop()
+        hwm = status_kb(os.getpid(), "VmHWM")
+        rss = status_kb(os.getpid(), "VmRSS")
+        if ctx is not None:
+            ctx.close()
+        t = time.perf_counter()
+        stop_collector(collector)
+        stop_s = time.perf_counter() - t
+
+    switches, firsts, per_screen, sw_timeouts = results["switch"]
+    scrolls, sc_timeouts, in_view = results["scroll"]
+    opens, backs, op_timeouts, evidence = results["open"]
+    new, seconds, top_end, alerts_end = results["stored"]
+    print(f"live ingest    {new / seconds:,.0f} lines/s stored while the keys were timed "
+          f"({new:,} in {seconds:.1f}s); writer {written / writer_s:,.0f} lines/s "
+          f"({written:,} lines), target {args.rate:,}")
+    print(f"database after {top_end:,} events, {alerts_end:,} alerts; collector stopped in {stop_s:.1f}s")
+    fv = ", ".join(f"{k} {v * 1000:.0f}" if v is not None else f"{k} timeout"
+                   for k, v in results["first_visit"].items())
+    print(f"first visit    {fv} ms (mount + first load, once per screen)")
+    print(f"switch screen  {fmt_ms(switches)}  ({len(switches)} presses, to the new data on screen"
+          + (f", {sw_timeouts} timed out" if sw_timeouts else "") + ")")
+    print(f"  first frame  {fmt_ms(firsts)}  (the new screen drawn, data of its last visit)")
+    for name, values in per_screen.items():
+        if values:
+            print(f"  {name:<11}  p50 {pct(values, 0.5) * 1000:6.1f} ms  max {max(values) * 1000:6.1f} ms"
+                  f"  ({len(values)})")
+    print(f"scroll events  {fmt_ms(scrolls)}  ({len(scrolls)} presses of pageup/up/pagedown/down, "
+          f"{in_view:,} events in the stream" + (f", {sc_timeouts} timed out" if sc_timeouts else "") + ")")
+    ev = f", evidence {min(evidence)}-{max(evidence)} rows" if evidence else ""
+    print(f"open alert     {fmt_ms(opens)}  ({len(opens)} presses of enter on the queue of "
+          f"{results['alerts_listed']:,} rows{ev}" + (f", {op_timeouts} timed out" if op_timeouts else "") + ")")
+    print(f"back to queue  {fmt_ms(backs)}  (escape, to the reloaded queue on screen)")
+    every = switches + scrolls + opens + backs
+    print(f"all keys       {fmt_ms(every)}  (budget p99 <= 100 ms)")
+    cost = results["frame_cost"]
+    print(f"frames         {results['frames']:,}; building the terminal output p50 "
+          f"{pct(cost, 0.5) * 1000:.1f} ms, max {max(cost) * 1000:.1f} ms")
+    kids = ", ".join(f"{k} {v / 1024:.0f} MB" for k, v in sorted(sampler.peaks.items()))
+    print(f"peak RSS       {hwm / 1024:.0f} MB this process (VmHWM; now {rss / 1024:.0f} MB; budget <= 300 MB)"
+          + (f"; {kids}" if kids else "") + f"; together {sampler.together / 1024:.0f} MB (sampled)")
+    if not args.workdir:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

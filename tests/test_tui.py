@@ -1,0 +1,671 @@
+"""The TUI driven with Pilot on a real database: each screen, each triage action
+(asserted on the database afterwards), search, live updates, notifications,
+and hostile log text shown inert everywhere."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from soc_tui.cli import _load_ruleset, main, shipped_rules_dir
+from soc_tui.model import now_us
+from soc_tui.store import triage
+from soc_tui.store.db import open_db
+from soc_tui.ui.app import SocApp
+from soc_tui.ui.context import UiContext, UiOptions
+from tests import tui_data
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+@pytest.fixture(scope="module")
+def seeded_master(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    tmp = tmp_path_factory.mktemp("tui-seed")
+    import os
+
+    key = tmp / "chain.key"
+    old = os.environ.get("SOC_TUI_KEY_FILE")
+    os.environ["SOC_TUI_KEY_FILE"] = str(key)
+    try:
+        return tui_data.build(tmp), key
+    finally:
+        if old is None:
+            os.environ.pop("SOC_TUI_KEY_FILE", None)
+        else:
+            os.environ["SOC_TUI_KEY_FILE"] = old
+
+
+@pytest.fixture
+def seeded(seeded_master: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private copy of the seeded database (and its chain key)."""
+    src, key = seeded_master
+    db = tmp_path / "soc.db"
+    conn = sqlite3.connect(src)
+    dst = sqlite3.connect(db)
+    conn.backup(dst)
+    conn.close()
+    dst.close()
+    monkeypatch.setenv("SOC_TUI_KEY_FILE", str(key))
+    return db
+
+
+_RULESET: Any = None
+
+
+def make_app(db: Path, start: str = "overview", *, analyst: str = "ann", bell: bool = True) -> SocApp:
+    global _RULESET
+    if _RULESET is None:
+        _RULESET = _load_ruleset([shipped_rules_dir()])
+    ctx = UiContext.open(str(db), analyst, rule_dirs=[shipped_rules_dir()], ruleset=_RULESET,
+                         clock=lambda: tui_data.CLOCK, options=UiOptions(bell=bell))
+    return SocApp(ctx, start=start)
+
+
+async def settle(pilot: Any, rounds: int = 2) -> None:
+    """Let workers finish and the screen catch up (tables size their columns when idle)."""
+    for _ in range(rounds):
+        await pilot.pause()
+        await pilot.app.workers.wait_for_complete()
+    await pilot.pause(0.05)
+    await pilot.pause(0.05)
+
+
+async def stable_text(pilot: Any, timeout: float = 5.0) -> str:
+    """The screen's text once two looks 0.1 s apart agree (tables size their
+    columns when the app is idle, which a loaded machine reaches later)."""
+    last = screen_text(pilot.app)
+    waited = 0.0
+    while waited < timeout:
+        await pilot.pause(0.1)
+        waited += 0.1
+        now = screen_text(pilot.app)
+        if now == last:
+            return now
+        last = now
+    return last
+
+
+async def wait_text(pilot: Any, needle: str, timeout: float = 5.0) -> str:
+    """The screen's text once it shows `needle` (or after `timeout`)."""
+    waited = 0.0
+    while True:
+        text = screen_text(pilot.app)
+        if needle in text or waited >= timeout:
+            return text
+        await pilot.pause(0.1)
+        waited += 0.1
+
+
+def alert_id(db: Path, rule_name: str) -> int:
+    """Alert ids follow the order the rule worker commits them: look them up."""
+    return db_query(db, "SELECT id FROM alerts WHERE rule_name = ?", (rule_name,))[0][0]
+
+
+def screen_text(app: SocApp) -> str:
+    strips = app.screen._compositor.render_strips()
+    return "\n".join("".join(seg.text for seg in strip) for strip in strips)
+
+
+def db_query(db: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+def alert_row(db: Path, alert_id: int) -> dict[str, Any]:
+    conn = sqlite3.connect(db)
+    conn.row_factory = sqlite3.Row
+    try:
+        return dict(conn.execute("SELECT * FROM alerts WHERE id = ?", (alert_id,)).fetchone())
+    finally:
+        conn.close()
+
+
+def cursor_alert_id(app: SocApp) -> int:
+    table = app.screen.query_one("#alert-table")
+    return int(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+
+
+# --- screens -----------------------------------------------------------------------------
+
+
+async def test_every_screen_renders_at_80x24(seeded: Path) -> None:
+    app = make_app(seeded)
+    async with app.run_test(size=(80, 24)) as pilot:
+        expected = {"1": "open by severity", "2": "● live", "3": "ssh_success_after_bruteforce",
+                    "4": "open incidents", "5": "ssh_bruteforce", "6": "logs/auth.log"}
+        for key, text in expected.items():
+            await pilot.press(key)
+            await settle(pilot)
+            shown = await wait_text(pilot, text)
+            assert text in shown, (key, shown)
+            assert not CONTROL.search(shown), key
+        assert app.is_running
+
+
+async def test_alert_queue_is_sorted_by_severity_then_time(seeded: Path) -> None:
+    app = make_app(seeded, "alerts")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        screen: Any = app.screen
+        sevs = [a.severity for a in screen.alerts]
+        rank = ["critical", "high", "medium", "low"]
+        assert sevs == sorted(sevs, key=rank.index)
+        assert sevs[0] == "critical" and cursor_alert_id(app) == screen.alerts[0].id
+
+
+async def test_ack_start_close_reopen_assign_from_keys(seeded: Path) -> None:
+    app = make_app(seeded, "alerts")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        aid = cursor_alert_id(app)
+        await pilot.press("a")
+        await settle(pilot)
+        assert alert_row(seeded, aid)["status"] == "acknowledged"
+        await pilot.press("s")
+        await settle(pilot)
+        assert alert_row(seeded, aid)["status"] == "in_progress"
+        await pilot.press("c")  # the reason dialog: choose false positive
+        await settle(pilot)
+        assert type(app.screen).__name__ == "CloseModal"
+        await pilot.press("down", "down", "enter", "ctrl+s")
+        await settle(pilot)
+        row = alert_row(seeded, aid)
+        assert (row["status"], row["close_reason"]) == ("closed", "false_positive")
+        # The queue shows open alerts: the closed one left it.
+        assert aid not in {a.id for a in app.screen.alerts}
+        await pilot.press("f", "f", "f", "f")  # status filter: open -> new -> ack -> in_progress -> closed
+        await settle(pilot)
+        assert app.screen.filters.status == "closed" and cursor_alert_id(app) == aid
+        await pilot.press("o")  # reopen
+        await settle(pilot)
+        assert alert_row(seeded, aid)["status"] == "acknowledged"
+        await pilot.press("f", "f")  # closed -> all
+        await settle(pilot)
+        table = app.screen.query_one("#alert-table")
+        table.move_cursor(row=[a.id for a in app.screen.alerts].index(aid))
+        await pilot.press("m")  # take it
+        await settle(pilot)
+        assert alert_row(seeded, aid)["assignee"] == "ann"
+        await pilot.press("A")
+        await settle(pilot)
+        app.screen.query_one("Input").value = "bob"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert alert_row(seeded, aid)["assignee"] == "bob"
+    actions = [(a, actor) for a, actor in db_query(
+        seeded, "SELECT action, actor FROM audit WHERE object_type = 'alert' AND object_id = ? ORDER BY id",
+        (str(aid),))]
+    assert actions == [("ack", "ann"), ("start", "ann"), ("close", "ann"), ("reopen", "ann"),
+                       ("assign", "ann"), ("assign", "ann")]
+
+
+async def test_invalid_transition_is_refused_with_a_toast(seeded: Path) -> None:
+    crit = alert_id(seeded, "ssh_success_after_bruteforce")
+    conn = open_db(seeded)
+    triage.set_status(conn, [crit], "closed", "someone", "benign")
+    conn.close()
+    app = make_app(seeded, "alerts")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("f", "f", "f", "f")  # closed alerts
+        await settle(pilot)
+        assert cursor_alert_id(app) == crit
+        await pilot.press("a")
+        await settle(pilot)
+        assert any("cannot become acknowledged" in str(n.message) for n in app._notifications)
+        assert alert_row(seeded, crit)["status"] == "closed"
+
+
+async def test_bulk_select_and_acknowledge(seeded: Path) -> None:
+    app = make_app(seeded, "alerts")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        ids = [a.id for a in app.screen.alerts]
+        await pilot.press("space", "space")  # selects the first two (the cursor moves down)
+        assert app.screen.selected == set(ids[:2])
+        await pilot.press("a")
+        await settle(pilot)
+    statuses = dict(db_query(seeded, "SELECT id, status FROM alerts"))
+    assert [statuses[i] for i in ids[:2]] == ["acknowledged"] * 2
+    assert all(statuses[i] == "new" for i in ids[2:])
+
+
+async def test_select_all_then_close_as_duplicate(seeded: Path) -> None:
+    app = make_app(seeded, "alerts")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("asterisk")
+        assert len(app.screen.selected) == len(app.screen.alerts) == 11
+        await pilot.press("c")
+        await settle(pilot)
+        await pilot.press("down", "down", "down", "enter", "ctrl+s")
+        await settle(pilot)
+    assert db_query(seeded, "SELECT DISTINCT status, close_reason FROM alerts") == [("closed", "duplicate")]
+
+
+async def test_suppress_from_an_alert(seeded: Path) -> None:
+    app = make_app(seeded, "alerts")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        alert = app.screen.alerts[0]
+        await pilot.press("S")
+        await settle(pilot)
+        assert type(app.screen).__name__ == "SuppressModal"
+        await pilot.press(*"pentest", "space", *"window")
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+    rows = db_query(seeded, "SELECT rule, fields, reason, author, expires_at FROM suppressions")
+    assert len(rows) == 1
+    rule, fields, reason, author, expires = rows[0]
+    assert rule == alert.rule_name and reason == "pentest window" and author == "ann"
+    assert f'"src_ip": "{alert.src_ip}"' in fields
+    assert abs(expires - (now_us() + 86400 * 1_000_000)) < 60_000_000  # the default: 24 hours
+
+
+async def test_new_incident_from_alerts_and_a_note(seeded: Path) -> None:
+    app = make_app(seeded, "alerts")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        aid = cursor_alert_id(app)
+        await pilot.press("i")
+        await settle(pilot)
+        assert type(app.screen).__name__ == "IncidentModal"
+        await pilot.press("enter")  # "+ new incident…": the title field, prefilled
+        app.screen.query_one("#title").value = "Break-in on bastion"
+        await pilot.press("enter")
+        await settle(pilot)
+        incidents = db_query(seeded, "SELECT id, title FROM incidents")
+        assert [t for _, t in incidents] == ["Break-in on bastion"]
+        assert alert_row(seeded, aid)["incident_id"] == incidents[0][0]
+        await pilot.press("n")
+        await settle(pilot)
+        app.screen.query_one("TextArea").text = "root came in from **198.51.100.7** [bold]x[/]"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+    notes = db_query(seeded, "SELECT object_type, object_id, author, body FROM notes")
+    assert notes == [("alert", aid, "ann", "root came in from **198.51.100.7** [bold]x[/]")]
+
+
+async def test_grouping_by_src_ip_and_drill_down(seeded: Path) -> None:
+    app = make_app(seeded, "alerts")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("g", "g")  # none -> rule -> src_ip
+        await settle(pilot)
+        screen: Any = app.screen
+        assert screen.filters.group == "src_ip"
+        keys = [k for k, _ in screen.groups]
+        assert set(keys) == {"198.51.100.7", "203.0.113.50", ""}
+        assert keys[0] == "198.51.100.7"  # the critical one first
+        await pilot.press("a")  # acting on a group row: every alert of the group
+        await settle(pilot)
+        acked = {r[0] for r in db_query(seeded, "SELECT src_ip FROM alerts WHERE status = 'acknowledged'")}
+        assert acked == {"198.51.100.7"}
+        table = screen.query_one("#alert-table")
+        table.move_cursor(row=[k for k, _ in screen.groups].index("203.0.113.50"))
+        await pilot.press("enter")  # open the 203.0.113.50 group
+        await settle(pilot)
+        assert screen.filters.value == ("src_ip", "203.0.113.50")
+        assert {a.src_ip for a in screen.alerts} == {"203.0.113.50"} and len(screen.alerts) == 5
+
+
+async def test_alert_detail_shows_evidence_and_events_around(seeded: Path) -> None:
+    app = make_app(seeded, "alerts")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        bf = next(a for a in app.screen.alerts if a.rule_name == "ssh_bruteforce")
+        app.screen.query_one("#alert-table").move_cursor(row=app.screen.alerts.index(bf))
+        await pilot.press("enter")
+        await settle(pilot)
+        assert type(app.screen).__name__ == "AlertDetailScreen"
+        evidence = app.screen.query_one("#evidence")
+        stored = db_query(seeded, "SELECT count(*) FROM alert_events WHERE alert_id = ?", (bf.id,))[0][0]
+        assert evidence.row_count == stored >= 5
+        assert "Failed password for root from 198.51.100.7" in await wait_text(pilot, "Failed password for root from 198.51.100.7")
+        evidence.move_cursor(row=stored - 1)  # the last failure: what came after it too
+        await pilot.press("x")
+        await settle(pilot)
+        around = [int(k.value) for k in evidence.rows]
+        ids = {r[0] for r in db_query(seeded, "SELECT event_id FROM alert_events WHERE alert_id = ?", (bf.id,))}
+        assert set(around) - ids and around == sorted(around)  # neighbours on the same host
+        assert "Accepted password for root" in await wait_text(pilot, "Accepted password for root")
+        assert "events around" in await wait_text(pilot, "events around")
+        await pilot.press("escape")
+        await settle(pilot)
+        assert evidence.row_count == stored
+        await pilot.press("a")  # triage keys work here too
+        await settle(pilot)
+        assert alert_row(seeded, bf.id)["status"] == "acknowledged"
+        await pilot.press("escape")
+        await settle(pilot)
+        assert type(app.screen).__name__ == "AlertsScreen"
+
+
+async def test_incident_screen_notes_versions_status_owner_export(seeded: Path, tmp_path: Path) -> None:
+    conn = open_db(seeded)
+    iid = triage.create_incident(conn, "Web scan", "zoe", alert_ids=[alert_id(seeded, "web_sqli")])
+    conn.close()
+    app = make_app(seeded, "incidents")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        assert "Web scan" in await wait_text(pilot, "Web scan")
+        await pilot.press("n")  # a second incident from here
+        await settle(pilot)
+        app.screen.query_one("Input").value = "Second"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert [t for (t,) in db_query(seeded, "SELECT title FROM incidents ORDER BY id")] == ["Web scan", "Second"]
+        table = app.screen.query_one("#incident-table")
+        keys = [str(r.value) for r in table.rows]
+        table.move_cursor(row=keys.index(str(iid)))
+        await pilot.press("enter")
+        await settle(pilot)
+        assert type(app.screen).__name__ == "IncidentDetailScreen"
+        text = await wait_text(pilot, "web_sqli")
+        assert "web_sqli" in text and "alert" in text
+        await pilot.press("n")
+        await settle(pilot)
+        app.screen.query_one("TextArea").text = "first thoughts"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        await pilot.press("e")
+        await settle(pilot)
+        assert app.screen.query_one("TextArea").text == "first thoughts"
+        app.screen.query_one("TextArea").text = "second thoughts"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        await pilot.press("s")  # open -> contained
+        await settle(pilot)
+        await pilot.press("o")
+        await settle(pilot)
+        app.screen.query_one("Input").value = "carol"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert "second thoughts" in await wait_text(pilot, "second thoughts") and "contained" in await wait_text(pilot, "contained")
+        out = tmp_path / "report.md"
+        await pilot.press("x")
+        await settle(pilot)
+        app.screen.query_one("Input").value = str(out)
+        await pilot.press("enter")
+        await settle(pilot, 4)
+    assert db_query(seeded, "SELECT status, owner FROM incidents WHERE id = ?", (iid,)) == [("contained", "carol")]
+    versions = db_query(seeded, "SELECT version, body FROM notes WHERE object_type = 'incident' ORDER BY id")
+    assert versions == [(1, "first thoughts"), (2, "second thoughts")]
+    report = out.read_text()
+    assert "Web scan" in report and "second thoughts" in report and "verify: OK" in report
+
+
+async def test_rules_screen_disable_and_backtest(seeded: Path) -> None:
+    app = make_app(seeded, "rules")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        screen: Any = app.screen
+        states = {r.name: r.state for r in screen.rows}
+        assert states["ssh_bruteforce"] == "active"
+        assert states["firewall_drop_burst"] in ("active", "inactive")
+        names = [r.name for r in screen.rows]
+        screen.query_one("#rule-table").move_cursor(row=names.index("web_sqli"))
+        await pilot.press("e")
+        await settle(pilot)
+        assert {r.name: r.state for r in screen.rows}["web_sqli"] == "disabled"
+        assert db_query(seeded, "SELECT enabled FROM rule_settings") == [(0,)]
+        assert db_query(seeded, "SELECT actor FROM audit WHERE action = 'disable' AND object_type = 'rule'") == [("ann",)]
+        names = [r.name for r in screen.rows]
+        screen.query_one("#rule-table").move_cursor(row=names.index("ssh_bruteforce"))
+        await pilot.press("b")
+        await settle(pilot)
+        app.screen.query_one("Input").value = "3650d"
+        await pilot.press("enter")
+        await settle(pilot, 4)
+        assert type(app.screen).__name__ == "BacktestScreen"
+        assert app.screen.query_one("#bt-table").row_count >= 1
+        assert "nothing was stored" in await wait_text(pilot, "nothing was stored")
+    assert db_query(seeded, "SELECT count(*) FROM alerts")[0][0] == 11  # the backtest stored nothing
+
+
+async def test_rules_screen_shows_inactive_and_failed_rules(seeded: Path, tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "broken.yml").write_text("title: broken\nname: broken_rule\ndetection: {sel: {a|nosuch: 1}, condition: sel}\n"
+                                      "logsource: {product: linux}\n")
+    (rules / "win.yml").write_text("title: windows only\nname: win_rule\nlogsource: {product: windows}\n"
+                                   "detection: {sel: {EventID: 4625}, condition: sel}\nlevel: low\n")
+    global _RULESET
+    saved = _RULESET
+    _RULESET = _load_ruleset([str(rules)])
+    try:
+        app = make_app(seeded, "rules")
+        async with app.run_test(size=(120, 36)) as pilot:
+            await settle(pilot)
+            rows = {r.name: r for r in app.screen.rows}
+            assert rows["win_rule"].state == "inactive" and "logsource" in rows["win_rule"].why
+            failed = [r for r in rows.values() if r.state == "failed"]
+            assert failed and "nosuch" in failed[0].why
+            assert "failed" in await wait_text(pilot, "failed")
+    finally:
+        _RULESET = saved
+
+
+async def test_sources_screen(seeded: Path) -> None:
+    app = make_app(seeded, "sources")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        rows = {Path(r.name).name: r for r in app.screen.rows}
+        assert set(rows) == {"auth.log", "access.log"}
+        assert rows["access.log"].lines == 34 and rows["auth.log"].unparsed == 0
+        assert "attached: another process collects" in await wait_text(pilot, "attached: another process collects")
+
+
+# --- events --------------------------------------------------------------------------
+
+
+async def test_search_results_errors_and_pivots(seeded: Path) -> None:
+    app = make_app(seeded, "events")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        screen: Any = app.screen
+        assert len(screen.stream) == 61  # the newest stored events, before anything new comes
+        await pilot.press("slash", *"Accepted", "enter")
+        await settle(pilot)
+        assert screen.query_text == "Accepted" and screen.matches == 7
+        assert all("Accepted" in e["raw"] for e in screen.stream.events)
+        assert "7 match(es)" in await wait_text(pilot, "7 match(es)")
+        # A bad query: the error and where it is.
+        screen.query_one("#search").value = 'user:root "unclosed'
+        screen.query_one("#search").focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        err = str(screen.query_one("#search-error").render())
+        assert "unclosed quote" in err and "\n" + " " * 10 + "^" in err
+        assert screen.query_text == "Accepted"  # the last good search stays
+        # Pivot on the address of the selected event.
+        screen.query_one("#search").value = "Accepted password"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert screen.stream.selected_event["src_ip"] == "198.51.100.7"
+        await pilot.press("f")
+        await settle(pilot)
+        assert screen.query_text == "src_ip:198.51.100.7" and screen.matches == 13
+        await pilot.press("u")
+        await settle(pilot)
+        assert screen.query_text == "user:root"
+        await pilot.press("escape")  # back to the live stream
+        await settle(pilot)
+        assert screen.query_text == "" and len(screen.stream) == 61
+
+
+async def test_event_detail_around_raise_alert_and_pin(seeded: Path) -> None:
+    conn = open_db(seeded)
+    iid = triage.create_incident(conn, "Scan", "zoe")
+    conn.close()
+    app = make_app(seeded, "events")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        screen: Any = app.screen
+        await pilot.press("slash", *"app:useradd", "enter")
+        await settle(pilot)
+        ev = screen.stream.selected_event
+        assert ev["app"] == "useradd"
+        await pilot.press("enter")
+        await settle(pilot)
+        detail = str(screen.query_one("#detail-text").render())
+        assert "backup2" in detail and "raw" in detail and "bastion" in detail
+        await pilot.press("x")
+        await settle(pilot)
+        ids = [e["id"] for e in screen.stream.events]
+        assert ev["id"] in ids and len(ids) > 1
+        assert all(e["host"] == "bastion" for e in screen.stream.events)
+        assert screen.stream.selected_event["id"] == ev["id"]
+        await pilot.press("r")
+        await settle(pilot)
+        app.screen.query_one("Input").value = "backdoor account"
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("i")
+        await settle(pilot)
+        await pilot.press("down", "enter")  # the existing incident
+        await settle(pilot)
+    alert = db_query(seeded, "SELECT id, rule_name, title, severity, host FROM alerts WHERE rule_id = 'manual'")
+    assert [a[1:] for a in alert] == [("manual", "backdoor account", "medium", "bastion")]
+    assert db_query(seeded, "SELECT event_id FROM alert_events WHERE alert_id = ?", (alert[0][0],)) == [(ev["id"],)]
+    assert db_query(seeded, "SELECT event_id FROM incident_events WHERE incident_id = ?", (iid,)) == [(ev["id"],)]
+    assert main(["--db", str(seeded), "verify"]) == 0
+
+
+def _ingest_more(db: Path, tmp: Path) -> None:
+    log = tmp / "more.log"
+    lines = [f"Nov 20 00:50:{i:02d} bastion sshd[{6000 + i}]: Failed password for admin from 192.0.2.99"
+             f" port {7000 + i} ssh2" for i in range(8)]
+    lines.append("Nov 20 00:51:00 bastion sshd[6100]: Accepted password for admin from 192.0.2.99 port 7100 ssh2")
+    log.write_text("\n".join(lines) + "\n")
+    assert main(["--db", str(db), "ingest", "--tz", "UTC", "--year", "2026", "--no-progress", str(log)]) == 0
+
+
+async def test_live_events_pause_badge_and_critical_notification(seeded: Path, tmp_path: Path) -> None:
+    app = make_app(seeded, "events")
+    bells: list[int] = []
+    async with app.run_test(size=(120, 36)) as pilot:
+        app.bell = lambda: bells.append(1)  # type: ignore[method-assign]
+        await settle(pilot)
+        screen: Any = app.screen
+        await pilot.press("up")  # pause
+        assert not screen.stream.following
+        thread = threading.Thread(target=_ingest_more, args=(seeded, tmp_path))
+        thread.start()
+        while thread.is_alive():
+            await pilot.pause(0.05)
+        for _ in range(60):  # the feed polls at 10 Hz, alerts every second
+            await pilot.pause(0.05)
+            if screen.stream.new_count == 9 and bells:
+                break
+        assert screen.stream.new_count == 9
+        assert "9 new" in await wait_text(pilot, "9 new")
+        titles = [str(n.title) for n in app._notifications]
+        assert any(t.startswith("New critical alert") for t in titles), titles
+        assert bells
+        await pilot.press("end")
+        await pilot.pause()
+        assert screen.stream.following and screen.stream.events[-1]["raw"].endswith("port 7100 ssh2")
+
+
+async def test_no_bell_when_disabled(seeded: Path, tmp_path: Path) -> None:
+    app = make_app(seeded, "alerts", bell=False)
+    bells: list[int] = []
+    async with app.run_test(size=(120, 36)) as pilot:
+        app.bell = lambda: bells.append(1)  # type: ignore[method-assign]
+        await settle(pilot)
+        thread = threading.Thread(target=_ingest_more, args=(seeded, tmp_path))
+        thread.start()
+        while thread.is_alive():
+            await pilot.pause(0.05)
+        for _ in range(40):
+            await pilot.pause(0.05)
+            if any(str(n.title).startswith("New critical") for n in app._notifications):
+                break
+        assert any(str(n.title).startswith("New critical") for n in app._notifications)
+        assert bells == []
+
+
+# --- hostile text ------------------------------------------------------------------------
+
+
+async def test_hostile_lines_are_inert_on_every_screen(seeded: Path) -> None:
+    noted = alert_id(seeded, "ssh_bruteforce")
+    conn = open_db(seeded)
+    triage.add_note(conn, "alert", noted, "[@click=app.quit]x[/] \x1b]0;t\x07 [bold red]n[/]", "ann")
+    conn.close()
+    app = make_app(seeded, "events")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        screen: Any = app.screen
+        await pilot.press("slash", *"203.0.113.66", "enter")
+        await settle(pilot)
+        raws = [e["raw"] for e in screen.stream.events]
+        # (the store keeps the first 64 KiB of an over-long line, flagged truncated)
+        assert len(raws) == 5 and any(len(r) >= 60_000 for r in raws)
+        text = await stable_text(pilot)
+        svg = app.export_screenshot()
+        for needle in ("\\x1b]0;owned-title\\x07", "[bold red]x[/]", "[@click=app.quit]click me[/]",
+                       "nul\\x00byte", "Invalid user \ufffd\ufffd"):
+            assert needle in text, needle
+        assert not CONTROL.search(text) and "\x1b" not in svg and "\x07" not in svg
+        # Clicking on the [@click=...] text triggers nothing.
+        idx = next(i for i, r in enumerate(raws) if "@click" in r)
+        screen.stream.cursor = idx
+        await pilot.press("enter")
+        await settle(pilot)
+        detail = str(screen.query_one("#detail-text").render())
+        assert "[@click=app.quit]click me[/]" in detail and not CONTROL.search(detail)
+        region = screen.stream.region
+        await pilot.click("#stream", offset=(40, idx - screen.stream.scroll_offset.y))
+        await pilot.click("#detail-text", offset=(20, 0))
+        await settle(pilot)
+        assert app.is_running and region.height > 0
+        # The alert detail with a hostile note; the overview's top users.
+        for key in ("3",):
+            await pilot.press(key)
+            await settle(pilot)
+        queue: Any = app.screen
+        queue.query_one("#alert-table").move_cursor(row=[a.id for a in queue.alerts].index(noted))
+        await pilot.press("enter")
+        await settle(pilot)
+        text = await wait_text(pilot, "[@click=app.quit]x[/]")
+        assert "[@click=app.quit]x[/]" in text and "\\x1b]0;t\\x07" in text
+        assert not CONTROL.search(text)
+        await pilot.press("escape", "1")
+        await settle(pilot)
+        assert not CONTROL.search(screen_text(app))
+        assert app.is_running
+
+
+# --- keys and palette --------------------------------------------------------------------
+
+
+async def test_palette_has_every_screen_and_the_screen_keys(seeded: Path) -> None:
+    app = make_app(seeded, "alerts")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        for t in ("Go to Overview", "Go to Events", "Go to Rules", "Alerts: Ack", "Alerts: Close",
+                  "Alerts: Suppress", "Alerts: Group"):
+            assert t in titles, titles
+        cmd = next(c for c in app.get_system_commands(app.screen) if c.title == "Alerts: Ack")
+        aid = cursor_alert_id(app)
+        cmd.callback()
+        await settle(pilot)
+        assert alert_row(seeded, aid)["status"] == "acknowledged"
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert app.screen.query("HelpPanel")
+        await pilot.press("ctrl+q")
+    assert not app.is_running
