@@ -445,6 +445,7 @@ def run_tui(db: str, analyst: str, rule_dirs: list[str], ruleset: Any, collector
     from soc_tui.ui.context import UiContext, UiOptions
 
     ctx = None
+    code = 1
     try:
         ctx = UiContext.open(db, analyst, rule_dirs=rule_dirs, ruleset=ruleset, collector=collector,
                              options=UiOptions(bell=bell, theme=theme, mouse=mouse))
@@ -452,6 +453,7 @@ def run_tui(db: str, analyst: str, rule_dirs: list[str], ruleset: Any, collector
         if app_hook is not None:
             app_hook(app)
         app.run(mouse=mouse)
+        code = app.return_code or 0
     finally:
         if ctx is not None:
             ctx.close()
@@ -460,7 +462,7 @@ def run_tui(db: str, analyst: str, rule_dirs: list[str], ruleset: Any, collector
             for err in collector.pipeline.errors:
                 print(f"soc-tui: warning: {err}", file=sys.stderr)
             print(f"collected {collector.pipeline.events_written} events", file=sys.stderr)
-    return 0
+    return code
 
 
 # -- rules and alerts ---------------------------------------------------------

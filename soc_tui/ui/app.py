@@ -14,7 +14,10 @@ the collector's internals.
 from __future__ import annotations
 
 import asyncio
+import os
+import select
 import signal
+import sys
 from typing import Any, Iterable
 
 from textual.app import App, SystemCommand
@@ -83,10 +86,20 @@ class SocApp(App[None]):
             pass  # not the main thread (tests): nothing to install
         self.ctx.feed.start(backlog=self.ctx.options.backlog)
         self.set_interval(TICK_S, self._tick, name="live-tick")
+        self._terminal_fd = _terminal_fd()
+        if self._terminal_fd is not None:
+            self.set_interval(1.0, self._check_terminal, name="terminal-watch")
         self.switch_mode(self.start_mode)
 
     def _signalled(self) -> None:
         self.exit()
+
+    def _check_terminal(self) -> None:
+        """Leave when the terminal went away (an SSH session that dropped
+        without a SIGHUP reaching us): its end of the pty hung up."""
+        if self._terminal_fd is not None and _hung_up(self._terminal_fd):
+            self._terminal_fd = None
+            self.exit(return_code=1, message="the terminal went away")
 
     def on_unmount(self) -> None:
         self.ctx.feed.stop()
@@ -148,3 +161,22 @@ class SocApp(App[None]):
             seen.add(b.action)
             yield SystemCommand(f"{where}: {b.description}", f"key {b.key_display or b.key}",
                                 lambda b=b, node=node: self.call_later(self.run_action, b.action, node))
+
+
+def _terminal_fd() -> int | None:
+    """The terminal's file descriptor (stdin), or None when there is none (tests)."""
+    try:
+        fd = sys.__stdin__.fileno() if sys.__stdin__ is not None else -1
+    except (ValueError, OSError):
+        return None
+    return fd if fd >= 0 and os.isatty(fd) else None
+
+
+def _hung_up(fd: int) -> bool:
+    poller = select.poll()
+    poller.register(fd, select.POLLHUP | select.POLLERR | select.POLLNVAL)
+    try:
+        events = poller.poll(0)
+    except OSError:
+        return True
+    return any(mask & (select.POLLHUP | select.POLLERR | select.POLLNVAL) for _, mask in events)

@@ -115,6 +115,9 @@ class TopBar(Static):
     def update_state(self) -> None:
         from soc_tui.ui.app import SCREENS
 
+        if not self.screen.is_current:
+            return  # only the screen in view refreshes
+
         app: Any = self.app
         t = Text(no_wrap=True, overflow="ellipsis")
         for mode, key, title in SCREENS:

@@ -1,0 +1,145 @@
+"""`soc-tui` as a user runs it: the real command in a pseudo-terminal, collecting
+the configured sources while the TUI is up, and ending cleanly (everything read
+is stored) on ctrl+q, SIGTERM, SIGHUP or a terminal that goes away."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import select
+import signal
+import sqlite3
+import struct
+import subprocess
+import sys
+import termios
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+LINE = "Nov 20 00:{m:02d}:{s:02d} bastion sshd[{pid}]: Failed password for root from 198.51.100.{ip} port {port} ssh2\n"
+
+
+def _lines(start: int, n: int) -> str:
+    return "".join(LINE.format(m=(i // 60) % 60, s=i % 60, pid=1000 + i, ip=i % 250 + 1, port=40000 + i)
+                   for i in range(start, start + n))
+
+
+class Tui:
+    """soc-tui in a pty of 100x30, reading its output in the background."""
+
+    def __init__(self, tmp: Path, *args: str) -> None:
+        self.log = tmp / "auth.log"
+        self.log.write_text(_lines(0, 200))
+        self.db = tmp / "soc.db"
+        cfg = tmp / "config.yaml"
+        cfg.write_text(f"sources:\n  - path: {self.log}\n    tz: UTC\n")
+        self.master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+        env = {**os.environ, "TERM": "xterm-256color", "SOC_TUI_CONFIG": str(cfg)}
+        env.pop("TEXTUAL", None)
+        # (Textual draws on stderr: all three are the terminal)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "soc_tui", "--db", str(self.db), *args],
+            stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True, close_fds=True,
+        )
+        os.close(slave)
+        self.out = b""
+
+    def read(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            r, _, _ = select.select([self.master], [], [], 0.05)
+            if r:
+                try:
+                    data = os.read(self.master, 65536)
+                except OSError:
+                    return
+                if not data:
+                    return
+                self.out += data
+
+    def wait_for(self, text: bytes, seconds: float = 20) -> None:
+        end = time.monotonic() + seconds
+        while text not in self.out and time.monotonic() < end and self.proc.poll() is None:
+            self.read(0.2)
+        assert text in self.out, self.out[-3000:]
+
+    def send(self, data: bytes) -> None:
+        os.write(self.master, data)
+
+    def finish(self, seconds: float = 30) -> int:
+        end = time.monotonic() + seconds
+        while self.proc.poll() is None and time.monotonic() < end:
+            self.read(0.1)
+        if self.proc.poll() is None:
+            self.proc.kill()
+            raise AssertionError(f"soc-tui did not exit: {self.out[-3000:]!r}")
+        try:
+            os.close(self.master)
+        except OSError:
+            pass
+        return self.proc.returncode
+
+    def stored(self) -> int:
+        conn = sqlite3.connect(self.db)
+        try:
+            return conn.execute("SELECT count(*) FROM events").fetchone()[0]
+        finally:
+            conn.close()
+
+
+def _run_until_live(tmp: Path) -> Tui:
+    tui = Tui(tmp)
+    tui.wait_for(b"Overview")
+    with open(tui.log, "a") as fh:  # appended while the TUI is up: the collector takes them
+        fh.write(_lines(200, 300))
+    end = time.monotonic() + 20
+    while time.monotonic() < end:
+        tui.read(0.2)
+        if os.path.exists(tui.db) and tui.stored() == 500:
+            break
+    return tui
+
+
+@pytest.mark.parametrize("how", ["ctrl+q", "SIGTERM", "SIGHUP", "terminal closed"])
+def test_tui_collects_and_exits_cleanly(tmp_path: Path, how: str) -> None:
+    tui = _run_until_live(tmp_path)
+    if how == "ctrl+q":
+        tui.send(b"\x11")
+    elif how == "SIGTERM":
+        tui.proc.send_signal(signal.SIGTERM)
+    elif how == "SIGHUP":
+        tui.proc.send_signal(signal.SIGHUP)
+    else:
+        os.close(tui.master)  # the SSH session dropped
+        tui.master = os.open(os.devnull, os.O_RDONLY)
+    rc = tui.finish()
+    err = tui.out.decode("utf-8", "replace")[-3000:]
+    assert tui.stored() == 500, err
+    assert rc == (1 if how == "terminal closed" else 0), (rc, err)
+    assert "collected" in err or how == "terminal closed", err
+    assert "Traceback" not in err, err
+    # The terminal was given back: the alternate screen left (unless it went away).
+    if how != "terminal closed":
+        assert b"\x1b[?1049l" in tui.out
+
+
+def test_tui_refuses_without_sources_or_terminal(tmp_path: Path) -> None:
+    cfg = tmp_path / "empty.yaml"
+    cfg.write_text("rules: []\n")
+    env = {**os.environ, "SOC_TUI_CONFIG": str(cfg)}
+    proc = subprocess.run([sys.executable, "-m", "soc_tui", "--db", str(tmp_path / "x.db")],
+                          capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL)
+    assert proc.returncode != 0
+    assert proc.stderr.count("\n") == 1 and "terminal" in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "soc_tui", "--db", str(tmp_path / "none.db"), "--attach"],
+                          capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL)
+    assert proc.returncode != 0 and "database not found" in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "soc_tui", "--theme", "nosuch"],
+                          capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL)
+    assert proc.returncode != 0 and "unknown theme" in proc.stderr and "nord" in proc.stderr
