@@ -109,14 +109,15 @@ class TopBar(Static):
         self.current = current
 
     def on_mount(self) -> None:
-        self.update_state()
+        self.draw()
         self.set_interval(1.0, self.update_state)
 
     def update_state(self) -> None:
-        from soc_tui.ui.app import SCREENS
+        if self.screen.is_current:  # only the screen in view refreshes
+            self.draw()
 
-        if not self.screen.is_current:
-            return  # only the screen in view refreshes
+    def draw(self) -> None:
+        from soc_tui.ui.app import SCREENS
 
         app: Any = self.app
         t = Text(no_wrap=True, overflow="ellipsis")
@@ -160,6 +161,8 @@ class SocScreen(Screen[None]):
             self.set_interval(self.refresh_every, self._maybe_reload)
 
     def on_screen_resume(self) -> None:
+        for bar in self.query(TopBar):
+            bar.draw()
         self.reload()
 
     def _maybe_reload(self) -> None:
