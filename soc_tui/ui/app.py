@@ -74,6 +74,7 @@ class SocApp(App[None]):
             self.theme = ctx.options.theme
         self.sub_title = ctx.db
         self.feed_error = ""
+        self.live_targets: set[Any] = set()  # screens that show the live stream (they register)
 
     # -- life cycle ---------------------------------------------------------------
 
@@ -116,7 +117,7 @@ class SocApp(App[None]):
                 self.notify(printable(self.feed_error), title="Reading the database failed",
                             severity="error")
         if got.events or got.skipped:
-            for screen in self._live_screens():
+            for screen in self._live_screens():  # (a screen's live() is cheap: see EventStream)
                 screen.live(got.events, got.skipped)
         for alert in got.alerts[:5]:
             self.notify(
@@ -133,10 +134,7 @@ class SocApp(App[None]):
             self.bell()
 
     def _live_screens(self) -> Iterable[Any]:
-        for stack in self._screen_stacks.values():
-            for screen in stack:
-                if hasattr(screen, "live"):
-                    yield screen
+        return list(self.live_targets)
 
     # -- keys and commands ---------------------------------------------------------
 

@@ -256,7 +256,7 @@ class AlertsScreen(TriageActions, SocScreen):
     def load(self) -> list[StoredAlert]:
         f = self.filters
         status = None if f.status == "all" else f.status
-        alerts = self.ctx.reader.alerts(status=status, rule=f.rule, limit=LIMIT)
+        alerts = self.ctx.reader.alerts(status=status, rule=f.rule, limit=LIMIT, with_events=False)
         if f.severity != "all":
             floor = SEV_RANK[f.severity]
             alerts = [a for a in alerts if SEV_RANK.get(a.severity, 0) >= floor]

@@ -107,9 +107,13 @@ class EventsScreen(Writes, SocScreen):
 
     def on_mount(self) -> None:
         super().on_mount()
+        self.app.live_targets.add(self)  # type: ignore[attr-defined]
         self.query_one(EventStream).focus()
         self._refill_live()  # the newest stored events; the tick adds what comes next
         self._status()
+
+    def on_unmount(self) -> None:
+        self.app.live_targets.discard(self)  # type: ignore[attr-defined]
 
     @property
     def stream(self) -> EventStream:
