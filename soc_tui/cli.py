@@ -17,6 +17,7 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 from typing import Any, Sequence
 
 from soc_tui import __version__, cli_triage
@@ -103,6 +104,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=100, help="newest N matches (0: all; default 100)")
     p.add_argument("--count", action="store_true", help="print only the number of matches")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+
+    p = sub.add_parser("demo", parents=[common],
+                       help="replay an attack story through the real pipeline (no config, no root)")
+    p.add_argument("--scenario", default="breach", help="a scenario of demo_data/scenarios (default breach)")
+    p.add_argument("--speed", default="10", help="1, 10, 100 (times real time) or max (default 10)")
+    p.add_argument("--headless", action="store_true", help="no TUI: replay, evaluate, print a summary")
+    p.add_argument("--train", action="store_true", help="with training questions about the story")
+    p.add_argument("--list", action="store_true", help="list the scenarios")
 
     p = sub.add_parser("collect", parents=[common], help="run the collector headless")
     p.add_argument("sources", nargs="*", metavar="SOURCE")
@@ -438,7 +447,8 @@ def cmd_tui(args: argparse.Namespace, config: Config, db: str) -> int:
 
 def run_tui(db: str, analyst: str, rule_dirs: list[str], ruleset: Any, collector: Any, *,
             mouse: bool = True, bell: bool = True, theme: str | None = None,
-            start: str = "overview", app_hook: Any = None) -> int:
+            start: str = "overview", app_hook: Any = None, demo: Any = None,
+            train: bool = False) -> int:
     """Run the app until it exits, then stop the collector (what it read is
     committed and evaluated) whatever ended the app."""
     from soc_tui.ui.app import SocApp
@@ -448,7 +458,8 @@ def run_tui(db: str, analyst: str, rule_dirs: list[str], ruleset: Any, collector
     code = 1
     try:
         ctx = UiContext.open(db, analyst, rule_dirs=rule_dirs, ruleset=ruleset, collector=collector,
-                             options=UiOptions(bell=bell, theme=theme, mouse=mouse))
+                             options=UiOptions(bell=bell, theme=theme, mouse=mouse),
+                             replayer=demo, train=train)
         app = SocApp(ctx, start=start)
         if app_hook is not None:
             app_hook(app)
@@ -463,6 +474,96 @@ def run_tui(db: str, analyst: str, rule_dirs: list[str], ruleset: Any, collector
                 print(f"soc-tui: warning: {err}", file=sys.stderr)
             print(f"collected {collector.pipeline.events_written} events", file=sys.stderr)
     return code
+
+
+# -- demo -------------------------------------------------------------------------
+
+
+def cmd_demo(args: argparse.Namespace, config: Config, db: str) -> int:
+    """Replay a scenario into a fresh database (or --db) through the collector
+    and the rules, with the TUI or (--headless) until it is all evaluated."""
+    import tempfile
+
+    from soc_tui import demo
+    from soc_tui.store.reader import StoreReader
+
+    if args.list:
+        for name in demo.list_scenarios():
+            sc = demo.load_scenario(name)
+            print(f"{name:<12} {sc.title}")
+        return 0
+    speed = _demo_speed(args.speed)
+    try:
+        scenario = demo.load_scenario(args.scenario)
+    except demo.DemoError as exc:
+        raise UserError(str(exc)) from None
+    work = Path(tempfile.mkdtemp(prefix="soc-tui-demo-"))
+    db = args.db or str(work / "soc.db")
+    StoreReader(db).close()
+    logs = work / "logs"
+    replayer = demo.Replayer(scenario, logs, speed=demo.MAX_SPEED if args.headless else speed)
+    sources = [SourceConfig(str(p), f.host, "UTC", None, "auto")
+               for p, f in zip(replayer.paths, scenario.files)]
+    rule_dirs = [shipped_rules_dir()]
+    collector = start_collector(Config(), db, sources, rule_dirs, poll_interval=0.1)
+    replayer.start()
+    if args.headless:
+        try:
+            demo.wait_stored(collector, replayer)
+        finally:
+            replayer.stop()
+            stop_collector(collector)
+        if replayer.error:
+            raise UserError(replayer.error)
+        _demo_summary(scenario, db, replayer)
+        return 0
+    if not sys.stdout.isatty() or not sys.stdin.isatty():
+        replayer.stop()
+        stop_collector(collector)
+        raise UserError("the demo TUI needs a terminal (use --headless in scripts)")
+    try:
+        return run_tui(db, cli_triage.analyst(args), rule_dirs, _load_ruleset(rule_dirs), collector,
+                       demo=replayer, train=args.train, start="alerts")
+    finally:
+        replayer.stop()
+        print(f"the demo database stays at {db}", file=sys.stderr)
+
+
+def _demo_speed(text: str) -> float:
+    from soc_tui.demo import MAX_SPEED
+
+    if text == "max":
+        return MAX_SPEED
+    try:
+        speed = float(text)
+    except ValueError:
+        speed = -1.0
+    if not 0 < speed <= 10000:
+        raise UserError(f"--speed takes a number of times real time (1, 10, 100) or max, not {text!r}")
+    return speed
+
+
+def _demo_summary(scenario: Any, db: str, replayer: Any) -> None:
+    from soc_tui.store.reader import StoreReader
+
+    reader = StoreReader(db, create=False)
+    try:
+        events = reader.count("")
+        alerts = reader.alerts(with_events=False)
+    finally:
+        reader.close()
+    by_rule: dict[str, list[Any]] = {}
+    for a in alerts:
+        by_rule.setdefault(a.rule_name, []).append(a)
+    print(f"demo {scenario.name}: {replayer.written} lines replayed, {events} events stored,"
+          f" {len(alerts)} alerts")
+    for name, items in sorted(by_rule.items(), key=lambda kv: (-max(_SEV.get(a.severity, 0) for a in kv[1]), kv[0])):
+        sev = max((a.severity for a in items), key=lambda s: _SEV.get(s, 0))
+        print(f"  {name:<34} {len(items):>4}  {sev}")
+    print(f"database: {db}  (soc-tui --db {db} alerts list --format json)")
+
+
+_SEV = {"critical": 4, "high": 3, "medium": 2, "low": 1, "informational": 0}
 
 
 # -- rules and alerts ---------------------------------------------------------
@@ -717,6 +818,6 @@ def _alerts_csv(rows: list[tuple[dict[str, Any], list[str]]], out: Any) -> None:
 
 
 _COMMANDS = {
-    "ingest": cmd_ingest, "search": cmd_search, "collect": cmd_collect,
+    "ingest": cmd_ingest, "search": cmd_search, "collect": cmd_collect, "demo": cmd_demo,
     "rules": cmd_rules, "alerts": cmd_alerts, **cli_triage.COMMANDS,
 }

@@ -61,6 +61,7 @@ class SocApp(App[None]):
         *(Binding(key, f"switch_mode('{mode}')", title, show=False)
           for mode, key, title in SCREENS),
         Binding("question_mark", "show_keys", "Keys", show=True),
+        Binding("f2", "demo_speed", "Speed", show=True),  # demo mode only (check_action)
         Binding("ctrl+q", "quit", "Quit", show=True, priority=True),
     ]
 
@@ -137,6 +138,21 @@ class SocApp(App[None]):
         return list(self.live_targets)
 
     # -- keys and commands ---------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "demo_speed" and self.ctx.replayer is None:
+            return None  # not shown, not run: there is no demo
+        return True
+
+    def action_demo_speed(self) -> None:
+        replayer = self.ctx.replayer
+        if replayer is None:
+            return
+        speed = replayer.next_speed()
+        self.notify("demo paused (F2: play)" if speed == 0 else f"demo at {speed:g}x real time",
+                    markup=False, timeout=3)
+        for bar in self.screen.query("TopBar"):
+            bar.draw()  # type: ignore[attr-defined]
 
     def action_show_keys(self) -> None:
         if self.screen.query("HelpPanel"):

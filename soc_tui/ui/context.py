@@ -42,19 +42,23 @@ class UiContext:
     collector: Any = None  # soc_tui.collector.Collector when this process collects
     clock: Callable[[], int] = now_us  # UTC microseconds
     options: UiOptions = field(default_factory=UiOptions)
+    replayer: Any = None  # soc_tui.demo.Replayer in demo mode
+    train: bool = False  # demo with training questions
     _write_guard: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def open(cls, db: str, analyst: str, *, rule_dirs: list[str] | None = None,
              ruleset: Any = None, collector: Any = None,
              clock: Callable[[], int] | None = None,
-             options: UiOptions | None = None) -> UiContext:
+             options: UiOptions | None = None, replayer: Any = None,
+             train: bool = False) -> UiContext:
         reader = StoreReader(db)
         opts = options or UiOptions()
         return cls(
             db=db, analyst=analyst, reader=reader, search_reader=StoreReader(db),
             writer=open_db(db), feed=LiveFeed(reader), rule_dirs=list(rule_dirs or []),
             ruleset=ruleset, collector=collector, clock=clock or now_us, options=opts,
+            replayer=replayer, train=train,
         )
 
     def reader_call(self, query: Callable[[Any], Any]) -> Any:

@@ -124,6 +124,12 @@ class TopBar(Static):
         for mode, key, title in SCREENS:
             style = "bold reverse" if mode == self.current else ""
             t.append(f" {key} {title} ", style=style)
+        replayer = app.ctx.replayer
+        if replayer is not None:
+            done = replayer.written * 100 // max(1, replayer.total)
+            speed = "paused" if replayer.speed == 0 else (
+                "max" if replayer.speed == float("inf") else f"{replayer.speed:g}x")
+            t.append(f" demo {speed} {done}% (F2)", style="bold yellow")
         collector = app.ctx.collector
         if collector is None:
             state = " attached"
