@@ -16,14 +16,10 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@ $(VENV)/.installed
 
-DEMO := .demo
+# The TUI on a terminal; without one (CI, a pipe) the same replay headless.
 demo: $(VENV)/.installed
-	rm -rf $(DEMO) && mkdir -p $(DEMO)
-	$(BIN)/python demo_data/sample.py $(DEMO)/logs
-	$(BIN)/soc-tui --db $(DEMO)/soc.db ingest --tz UTC '$(DEMO)/logs/*.log'
-	$(BIN)/soc-tui --db $(DEMO)/soc.db search 'src_ip:203.0.113.66'
-	$(BIN)/soc-tui --db $(DEMO)/soc.db alerts list
-	@if [ -t 0 ] && [ -t 1 ]; then $(BIN)/soc-tui --db $(DEMO)/soc.db --attach; fi
+	@if [ -t 0 ] && [ -t 1 ]; then $(BIN)/soc-tui demo; \
+	else $(BIN)/soc-tui demo --headless --speed max; fi
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q -rs
@@ -36,4 +32,4 @@ screenshots: $(VENV)/.installed-test
 	$(BIN)/python screenshots/make_screenshots.py
 
 clean:
-	rm -rf $(VENV) $(DEMO) build *.egg-info
+	rm -rf $(VENV) build *.egg-info

@@ -448,7 +448,7 @@ def cmd_tui(args: argparse.Namespace, config: Config, db: str) -> int:
 def run_tui(db: str, analyst: str, rule_dirs: list[str], ruleset: Any, collector: Any, *,
             mouse: bool = True, bell: bool = True, theme: str | None = None,
             start: str = "overview", app_hook: Any = None, demo: Any = None,
-            train: bool = False) -> int:
+            quiz: Any = None) -> int:
     """Run the app until it exits, then stop the collector (what it read is
     committed and evaluated) whatever ended the app."""
     from soc_tui.ui.app import SocApp
@@ -459,7 +459,7 @@ def run_tui(db: str, analyst: str, rule_dirs: list[str], ruleset: Any, collector
     try:
         ctx = UiContext.open(db, analyst, rule_dirs=rule_dirs, ruleset=ruleset, collector=collector,
                              options=UiOptions(bell=bell, theme=theme, mouse=mouse),
-                             replayer=demo, train=train)
+                             replayer=demo, quiz=quiz)
         app = SocApp(ctx, start=start)
         if app_hook is not None:
             app_hook(app)
@@ -521,9 +521,22 @@ def cmd_demo(args: argparse.Namespace, config: Config, db: str) -> int:
         replayer.stop()
         stop_collector(collector)
         raise UserError("the demo TUI needs a terminal (use --headless in scripts)")
+    quiz = None
+    if args.train:
+        from soc_tui.training import Quiz, QuizError
+
+        try:
+            quiz = Quiz(scenario.questions, shift=replayer.shift, year=scenario.year,
+                        story_start=replayer.lines[0].ts)
+        except QuizError as exc:
+            replayer.stop()
+            stop_collector(collector)
+            raise UserError(f"{scenario.dir / 'scenario.yaml'}: {exc}") from None
+        if not quiz.questions:
+            print(f"soc-tui: warning: scenario {scenario.name} has no questions", file=sys.stderr)
     try:
         return run_tui(db, cli_triage.analyst(args), rule_dirs, _load_ruleset(rule_dirs), collector,
-                       demo=replayer, train=args.train, start="alerts")
+                       demo=replayer, quiz=quiz, start="training" if quiz else "alerts")
     finally:
         replayer.stop()
         print(f"the demo database stays at {db}", file=sys.stderr)

@@ -129,3 +129,96 @@ async def test_tui_speed_key_and_demo_status(scenario: Path, tmp_path: Path) -> 
         rep.stop()
         ctx.close()
         stop_collector(collector)
+
+
+async def test_training_run_scores_answers_and_counts_hints(tmp_path: Path) -> None:
+    """A full training run on the `quick` scenario, replayed through the real pipeline."""
+    from soc_tui.cli import _load_ruleset, shipped_rules_dir, start_collector, stop_collector
+    from soc_tui.config import Config, SourceConfig
+    from soc_tui.training import Quiz
+    from soc_tui.ui.app import SocApp
+    from soc_tui.ui.context import UiContext
+    from tests.test_tui import settle, wait_text
+
+    sc = demo.load_scenario("quick")
+    questions = {q["id"]: q for q in sc.questions}
+    db = tmp_path / "demo.db"
+    rep = demo.Replayer(sc, tmp_path / "logs", speed=demo.MAX_SPEED)
+    sources = [SourceConfig(str(p), f.host, "UTC", None, "auto") for p, f in zip(rep.paths, sc.files)]
+    rules = [shipped_rules_dir()]
+    collector = start_collector(Config(), str(db), sources, rules, poll_interval=0.1)
+    rep.start()
+    quiz = Quiz(sc.questions, shift=rep.shift, year=sc.year, story_start=rep.lines[0].ts)
+    ctx = UiContext.open(str(db), "trainee", rule_dirs=rules, ruleset=_load_ruleset(rules),
+                         collector=collector, replayer=rep, quiz=quiz)
+    app = SocApp(ctx, start="training")
+    ip_q = next(q for q in quiz.questions if q.kind == "ip")
+    user_q = next(q for q in quiz.questions if q.kind == "user")
+    time_q = next(q for q in quiz.questions if q.kind == "time")
+    # The time as the screens show it: the scenario's time shifted like its logs.
+    when = demo.line_time(f"Jan  1 {questions[time_q.id]['answer']} x", sc.year)
+    assert when is not None
+    root_at = (datetime.combine(rep.lines[0].ts.date(), when.time(), timezone.utc) + rep.shift).strftime("%H:%M")
+    try:
+        async with app.run_test(size=(100, 30)) as pilot:
+            await settle(pilot)
+            screen = app.screen
+            assert type(screen).__name__ == "TrainingScreen"
+            assert "7 Train" in await wait_text(pilot, "7 Train")
+            table = screen.query_one("#quiz-table")
+
+            async def answer(qid: str, text: str) -> str:
+                table.move_cursor(row=[q.id for q in quiz.questions].index(qid))
+                await pilot.pause()
+                box = screen.query_one("#answer")
+                box.focus()
+                box.value = text
+                await pilot.press("enter")
+                await settle(pilot)
+                return str(screen.query_one("#feedback").render())
+
+            assert "not quite" in await answer(ip_q.id, "192.0.2.1")  # wrong: no score
+            assert quiz.score() == (0, len(quiz.questions), 0)
+            table.focus()
+            table.move_cursor(row=[q.id for q in quiz.questions].index(ip_q.id))
+            await pilot.press("f4")  # a hint, counted
+            await settle(pilot)
+            assert "hint:" in str(screen.query_one("#feedback").render())
+            assert quiz.score()[2] == 1
+            assert "correct" in await answer(ip_q.id, questions[ip_q.id]["answer"])
+            assert "correct" in await answer(user_q.id, questions[user_q.id]["answer"].upper())
+            assert "correct" in await answer(time_q.id, root_at)
+            for q in quiz.questions:
+                if not q.correct:
+                    assert "correct" in await answer(q.id, str(questions[q.id]["answer"]))
+            right, total, hints = quiz.score()
+            assert (right, total, hints) == (total, len(questions), 1)
+            text = await wait_text(pilot, "all done")
+            assert f"score {total}/{total}, 1 hint(s) used" in text
+            assert any(str(n.title) == "Training complete" for n in app._notifications)
+    finally:
+        rep.stop()
+        ctx.close()
+        stop_collector(collector)
+
+
+def test_breach_raises_the_story_through_the_real_pipeline(tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """`soc-tui demo --headless` on the main scenario: the shipped rules raise
+    every act of the story, and nothing critical comes from the noise."""
+    db = tmp_path / "breach.db"
+    assert main(["--db", str(db), "demo", "--scenario", "breach", "--headless", "--speed", "max"]) == 0
+    capsys.readouterr()
+    assert main(["--db", str(db), "alerts", "list", "--format", "json"]) == 0
+    alerts = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    raised = {a["rule_name"] for a in alerts}
+    for rule in ("web_scanner_user_agent", "web_4xx_burst", "web_sensitive_files", "web_sqli",
+                 "ssh_bruteforce", "ssh_success_after_bruteforce", "user_created",
+                 "user_added_to_privileged_group", "cron_modified", "log_tampering"):
+        assert rule in raised, rule
+    attacker = demo.load_scenario("breach").raw["attacker"]
+    for a in alerts:
+        if a["severity"] == "critical":
+            assert a["src_ip"] == attacker, a
+    web = [a for a in alerts if a["rule_name"].startswith("web_")]
+    assert web and all(a["host"] == "web-01" for a in web)  # from the scenario's file host

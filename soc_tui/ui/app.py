@@ -38,6 +38,7 @@ SCREENS: tuple[tuple[str, str, str], ...] = (
     ("rules", "5", "Rules"),
     ("sources", "6", "Sources"),
 )
+TRAINING = ("training", "7", "Training")
 
 
 def _modes() -> dict[str, Any]:
@@ -48,8 +49,16 @@ def _modes() -> dict[str, Any]:
     from soc_tui.ui.screens.rules import RulesScreen
     from soc_tui.ui.screens.sources import SourcesScreen
 
+    from soc_tui.ui.screens.training import TrainingScreen
+
     return {"overview": OverviewScreen, "events": EventsScreen, "alerts": AlertsScreen,
-            "incidents": IncidentsScreen, "rules": RulesScreen, "sources": SourcesScreen}
+            "incidents": IncidentsScreen, "rules": RulesScreen, "sources": SourcesScreen,
+            "training": TrainingScreen}
+
+
+def screens_of(ctx: UiContext) -> tuple[tuple[str, str, str], ...]:
+    """The screens of this session: the six, and Training in `demo --train`."""
+    return SCREENS + ((TRAINING,) if ctx.quiz is not None else ())
 
 
 class SocApp(App[None]):
@@ -59,7 +68,7 @@ class SocApp(App[None]):
     BINDINGS = [
         # The top bar shows the screens and their keys: the footer keeps its room.
         *(Binding(key, f"switch_mode('{mode}')", title, show=False)
-          for mode, key, title in SCREENS),
+          for mode, key, title in (*SCREENS, TRAINING)),
         Binding("question_mark", "show_keys", "Keys", show=True),
         Binding("f2", "demo_speed", "Speed", show=True),  # demo mode only (check_action)
         Binding("ctrl+q", "quit", "Quit", show=True, priority=True),
@@ -142,6 +151,8 @@ class SocApp(App[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "demo_speed" and self.ctx.replayer is None:
             return None  # not shown, not run: there is no demo
+        if action == "switch_mode" and parameters == ("training",) and self.ctx.quiz is None:
+            return None
         return True
 
     def action_demo_speed(self) -> None:
@@ -162,7 +173,7 @@ class SocApp(App[None]):
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        for mode, key, title in SCREENS:
+        for mode, key, title in screens_of(self.ctx):
             yield SystemCommand(f"Go to {title}", f"Switch to the {title} screen (key {key})",
                                 lambda mode=mode: self.switch_mode(mode))
         # Every key of the current screen, so that each action is reachable from here.

@@ -43,7 +43,7 @@ class UiContext:
     clock: Callable[[], int] = now_us  # UTC microseconds
     options: UiOptions = field(default_factory=UiOptions)
     replayer: Any = None  # soc_tui.demo.Replayer in demo mode
-    train: bool = False  # demo with training questions
+    quiz: Any = None  # soc_tui.training.Quiz in `demo --train`
     _write_guard: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
@@ -51,14 +51,14 @@ class UiContext:
              ruleset: Any = None, collector: Any = None,
              clock: Callable[[], int] | None = None,
              options: UiOptions | None = None, replayer: Any = None,
-             train: bool = False) -> UiContext:
+             quiz: Any = None) -> UiContext:
         reader = StoreReader(db)
         opts = options or UiOptions()
         return cls(
             db=db, analyst=analyst, reader=reader, search_reader=StoreReader(db),
             writer=open_db(db), feed=LiveFeed(reader), rule_dirs=list(rule_dirs or []),
             ruleset=ruleset, collector=collector, clock=clock or now_us, options=opts,
-            replayer=replayer, train=train,
+            replayer=replayer, quiz=quiz,
         )
 
     def reader_call(self, query: Callable[[Any], Any]) -> Any:

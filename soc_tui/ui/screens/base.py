@@ -23,6 +23,7 @@ from textual.widgets import Footer, Static
 from soc_tui.store.triage import TriageError
 from soc_tui.text import printable
 
+SHORT = {"Overview": "Home", "Incidents": "Incid", "Sources": "Src", "Training": "Train"}
 SEVERITY_STYLE = {"critical": "bold white on red", "high": "bold red", "medium": "yellow",
                   "low": "cyan", "informational": "dim"}
 STATUS_STYLE = {"new": "bold", "acknowledged": "yellow", "in_progress": "cyan", "closed": "dim",
@@ -63,6 +64,29 @@ def severity_text(sev: str | None) -> Text:
 
 def status_text(status: str | None) -> Text:
     return Text((status or "-").replace("_", " "), style=STATUS_STYLE.get(status or "", ""))
+
+
+def cursor_key(table: Any) -> str | None:
+    """The key of the row under a DataTable's cursor (None: no rows)."""
+    if table.row_count == 0:
+        return None
+    try:
+        return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+    except Exception:  # noqa: BLE001 - no cursor row
+        return None
+
+
+def fill_table(table: Any, rows: list[tuple[str, tuple[Any, ...]]]) -> None:
+    """Replace a DataTable's rows (key, cells) in one update, the cursor
+    staying on the row with the same key when it is still there."""
+    current = cursor_key(table)
+    with table.app.batch_update():
+        table.clear()
+        for key, cells in rows:
+            table.add_row(*cells, key=key)
+        keys = [k for k, _ in rows]
+        if current in keys:
+            table.move_cursor(row=keys.index(current), animate=False)
 
 
 class Writes:
@@ -117,13 +141,15 @@ class TopBar(Static):
             self.draw()
 
     def draw(self) -> None:
-        from soc_tui.ui.app import SCREENS
+        from soc_tui.ui.app import screens_of
 
         app: Any = self.app
         t = Text(no_wrap=True, overflow="ellipsis")
-        for mode, key, title in SCREENS:
+        screens = screens_of(app.ctx)
+        narrow = app.size.width < 60 + 12 * (len(screens) - 5)  # short names leave room for the state
+        for mode, key, title in screens:
             style = "bold reverse" if mode == self.current else ""
-            t.append(f" {key} {title} ", style=style)
+            t.append(f" {key} {SHORT.get(title, title) if narrow else title} ", style=style)
         replayer = app.ctx.replayer
         if replayer is not None:
             done = replayer.written * 100 // max(1, replayer.total)
