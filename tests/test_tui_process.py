@@ -16,6 +16,7 @@ import sys
 import termios
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -93,8 +94,20 @@ class Tui:
             conn.close()
 
 
-def _run_until_live(tmp: Path) -> Tui:
+@pytest.fixture
+def running() -> Any:
+    """The Tui objects a test starts: killed at the end whatever happened."""
+    started: list[Tui] = []
+    yield started
+    for tui in started:
+        if tui.proc.poll() is None:
+            os.killpg(tui.proc.pid, signal.SIGKILL)
+            tui.proc.wait(10)
+
+
+def _run_until_live(tmp: Path, running: list[Tui]) -> Tui:
     tui = Tui(tmp)
+    running.append(tui)
     tui.wait_for(b"Overview")
     with open(tui.log, "a") as fh:  # appended while the TUI is up: the collector takes them
         fh.write(_lines(200, 300))
@@ -107,8 +120,8 @@ def _run_until_live(tmp: Path) -> Tui:
 
 
 @pytest.mark.parametrize("how", ["ctrl+q", "SIGTERM", "SIGHUP", "terminal closed"])
-def test_tui_collects_and_exits_cleanly(tmp_path: Path, how: str) -> None:
-    tui = _run_until_live(tmp_path)
+def test_tui_collects_and_exits_cleanly(tmp_path: Path, how: str, running: list[Tui]) -> None:
+    tui = _run_until_live(tmp_path, running)
     if how == "ctrl+q":
         tui.send(b"\x11")
     elif how == "SIGTERM":

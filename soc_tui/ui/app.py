@@ -149,10 +149,11 @@ class SocApp(App[None]):
     # -- keys and commands ---------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # False: neither shown nor run (None would show it greyed out).
         if action == "demo_speed" and self.ctx.replayer is None:
-            return None  # not shown, not run: there is no demo
+            return False  # there is no demo
         if action == "switch_mode" and parameters == ("training",) and self.ctx.quiz is None:
-            return None
+            return False
         return True
 
     def action_demo_speed(self) -> None:

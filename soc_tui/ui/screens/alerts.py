@@ -30,13 +30,16 @@ from soc_tui.store import triage
 from soc_tui.store.alerts import StoredAlert, list_alerts
 from soc_tui.text import printable
 from soc_tui.ui.modals import CloseModal, IncidentModal, NoteModal, SuppressAnswer, SuppressModal, TextModal
-from soc_tui.ui.screens.base import SocScreen, Writes, ago, cell, severity_text, status_text, ts_text
+from soc_tui.ui.screens.base import (SocScreen, Writes, ago, cell, cursor_key, fill_table, severity_text,
+                                     status_text, ts_text)
 
 SEV_RANK = {"critical": 4, "high": 3, "medium": 2, "low": 1, "informational": 0}
 STATUS_FILTERS = ("open", "new", "acknowledged", "in_progress", "closed", "all")
 SEVERITY_FILTERS = ("all", "critical", "high", "medium", "low")  # "at least"
 GROUPS = ("none", "rule", "src_ip", "user", "host")
-LIMIT = 5000
+LIMIT = 5000  # alerts read per refresh (grouping and select-all work on these)
+EVIDENCE_ROWS = 200  # evidence lines in the detail (the newest; search has them all)
+ROWS = 300  # alerts in the table: the most severe and newest; filters and groups reach the rest
 
 
 @dataclass
@@ -47,9 +50,11 @@ class Filters:
     group: str = "none"
     value: tuple[str, str] | None = None  # (field, value): opened from a group row
 
-    def describe(self, shown: int, selected: int) -> Text:
+    def describe(self, total: int, selected: int, rows: int) -> Text:
         t = Text(no_wrap=True, overflow="ellipsis")
-        t.append(f" {shown} alerts", style="bold")
+        t.append(f" {total}{'+' if total >= LIMIT else ''} alerts", style="bold")
+        if rows < total:
+            t.append(f" ({rows} shown)")
         t.append(f"  status:{self.status}")
         t.append(f"  sev:{self.severity}{'+' if self.severity not in ('all', 'critical') else ''}")
         if self.rule:
@@ -239,6 +244,7 @@ class AlertsScreen(TriageActions, SocScreen):
         self.selected: set[int] = set()
         self.groups: list[tuple[str, list[StoredAlert]]] = []
         self._order: list[str] = []
+        self._shown_values: dict[int, tuple[Any, ...]] = {}
 
     def compose(self) -> ComposeResult:
         yield from self.compose_top()
@@ -276,8 +282,8 @@ class AlertsScreen(TriageActions, SocScreen):
         self._describe()
 
     def _describe(self) -> None:
-        shown = len(self.alerts)
-        self.query_one("#alert-filters", Static).update(self.filters.describe(shown, len(self.selected)))
+        self.query_one("#alert-filters", Static).update(
+            self.filters.describe(len(self.alerts), len(self.selected), min(ROWS, len(self.alerts))))
 
     def _columns(self, table: DataTable[Any], names: tuple[str, ...]) -> None:
         if tuple(str(c.label) for c in table.columns.values()) != names:
@@ -286,25 +292,34 @@ class AlertsScreen(TriageActions, SocScreen):
                 table.add_column(name, key=name)
 
     def _show_alerts(self) -> None:
+        """Only what changed reaches the table: the same alerts in the same
+        order update the cells that differ; otherwise the rows are replaced."""
         table = self.query_one(DataTable)
         now = self.ctx.clock()
         names = (" ", "sev", "status", "rule", "hits", "last", "src_ip", "user", "host", "who", "#")
         self._columns(table, names)
-        rows = {a.id: self._row(a, now) for a in self.alerts}
-        order = [str(a.id) for a in self.alerts]
+        shown = self.alerts[:ROWS]
+        values = {a.id: self._values(a, now) for a in shown}
+        order = [str(a.id) for a in shown]
         with self.app.batch_update():
             if order == self._order and table.row_count == len(order):
-                for a in self.alerts:  # the same alerts in the same order: only cells change
-                    for key, value in zip(names, rows[a.id]):
-                        table.update_cell(str(a.id), key, value)
+                for a in shown:
+                    old, new = self._shown_values.get(a.id), values[a.id]
+                    if old == new:
+                        continue
+                    cells = self._row(a, now)
+                    for i, name in enumerate(names):
+                        if old is None or old[i] != new[i]:
+                            table.update_cell(str(a.id), name, cells[i])
             else:
-                current = self._cursor_key()
-                table.clear()
-                for a in self.alerts:
-                    table.add_row(*rows[a.id], key=str(a.id))
+                fill_table(table, [(str(a.id), self._row(a, now)) for a in shown])
                 self._order = order
-                if current in order:
-                    table.move_cursor(row=order.index(current), animate=False)
+        self._shown_values = values
+
+    def _values(self, a: StoredAlert, now: int) -> tuple[Any, ...]:
+        """What a row shows, as plain values (to compare with the last refresh)."""
+        return (a.id in self.selected, a.severity, a.status, a.rule_name, a.count, ago(a.last_seen, now),
+                a.src_ip, a.user, a.host, a.assignee, a.id)
 
     def _row(self, a: StoredAlert, now: int) -> tuple[Any, ...]:
         mark = Text("●", style="bold") if a.id in self.selected else Text(" ")
@@ -323,29 +338,19 @@ class AlertsScreen(TriageActions, SocScreen):
         now = self.ctx.clock()
         names = (self.filters.group, "alerts", "top sev", "hits", "last", "new")
         self._columns(table, names)
-        current = self._cursor_key()
-        with self.app.batch_update():
-            table.clear()
-            for key, items in self.groups:
-                top = max(items, key=lambda a: SEV_RANK.get(a.severity, 0))
-                table.add_row(cell(key or "(none)", limit=60), Text(str(len(items)), justify="right"),
-                              severity_text(top.severity), Text(str(sum(a.count for a in items)), justify="right"),
-                              Text(ago(max(a.last_seen for a in items), now)),
-                              Text(str(sum(a.status == "new" for a in items)), justify="right"),
-                              key="group:" + key)
-            self._order = []
-            keys = ["group:" + k for k, _ in self.groups]
-            if current in keys:
-                table.move_cursor(row=keys.index(current), animate=False)
+        rows = []
+        for key, items in self.groups:
+            top = max(items, key=lambda a: SEV_RANK.get(a.severity, 0))
+            rows.append(("group:" + key, (
+                cell(key or "(none)", limit=60), Text(str(len(items)), justify="right"),
+                severity_text(top.severity), Text(str(sum(a.count for a in items)), justify="right"),
+                Text(ago(max(a.last_seen for a in items), now)),
+                Text(str(sum(a.status == "new" for a in items)), justify="right"))))
+        fill_table(table, rows)
+        self._order = []
 
     def _cursor_key(self) -> str | None:
-        table = self.query_one(DataTable)
-        if table.row_count == 0:
-            return None
-        try:
-            return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
-        except Exception:  # noqa: BLE001 - no cursor row
-            return None
+        return cursor_key(self.query_one(DataTable))
 
     # -- TriageActions ------------------------------------------------------------
 
@@ -506,7 +511,7 @@ class AlertDetailScreen(TriageActions, Screen[None]):
             self.app.call_from_thread(self.notify, f"alert {self.alert_id} is gone", severity="error")
             return
         a = found[0]
-        evidence = ctx.reader.events_by_id(a.event_ids[-500:])
+        evidence = ctx.reader.events_by_id(a.event_ids[-EVIDENCE_ROWS:])
         notes = ctx.reader_call(lambda c: triage.notes_of(c, "alert", a.id))
         history = ctx.reader_call(lambda c: triage.audit_of(c, "alert", a.id))
         self.app.call_from_thread(self._show, AlertDetail(a, evidence, notes, history))
@@ -548,13 +553,14 @@ class AlertDetailScreen(TriageActions, Screen[None]):
         table = self.query_one("#evidence", DataTable)
         evidence_ids = set(self.detail.alert.event_ids) if self.detail else set()
         title = ("events around the evidence line (escape: back to the evidence)" if around
-                 else f"evidence: {len(events)} event(s) (x: events around the line)")
+                 else f"evidence: {len(events)} event(s)"
+                 + (f", the newest of {len(self.detail.alert.event_ids)}"
+                    if self.detail and len(self.detail.alert.event_ids) > len(events) else "")
+                 + " (x: events around the line)")
         self.query_one("#evidence-title", Static).update(title)
-        with self.app.batch_update():
-            table.clear()
-            for e in events:
-                style = "bold" if around and e["id"] in evidence_ids else ""
-                table.add_row(cell(e.get("raw"), style=style, limit=2000), key=str(e["id"]))
+        fill_table(table, [(str(e["id"]), (cell(e.get("raw"), limit=2000,
+                                                 style="bold" if around and e["id"] in evidence_ids else ""),))
+                           for e in events])
 
     def target_ids(self) -> list[int]:
         return [self.alert_id]
@@ -570,11 +576,9 @@ class AlertDetailScreen(TriageActions, Screen[None]):
         self.app.pop_screen()
 
     def action_around(self) -> None:
-        table = self.query_one("#evidence", DataTable)
-        if table.row_count == 0 or self.detail is None:
-            return
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        self._load_around(int(key or 0))
+        key = cursor_key(self.query_one("#evidence", DataTable))
+        if key is not None and self.detail is not None:
+            self._load_around(int(key))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()

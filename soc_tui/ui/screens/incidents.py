@@ -26,7 +26,8 @@ from soc_tui.store import triage
 from soc_tui.store.triage import INCIDENT_STATUSES
 from soc_tui.text import printable
 from soc_tui.ui.modals import NoteModal, TextModal
-from soc_tui.ui.screens.base import SocScreen, Writes, ago, cell, severity_text, status_text, ts_text
+from soc_tui.ui.screens.base import (SocScreen, Writes, ago, cell, cursor_key, fill_table, severity_text,
+                                     status_text, ts_text)
 
 
 class IncidentsScreen(Writes, SocScreen):
@@ -63,21 +64,12 @@ class IncidentsScreen(Writes, SocScreen):
 
     def show(self, incidents: list[Any]) -> None:
         self.incidents = incidents
-        table = self.query_one(DataTable)
         now = self.ctx.clock()
-        current = None
-        if table.row_count:
-            current = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        with self.app.batch_update():
-            table.clear()
-            for i in incidents:
-                table.add_row(Text(str(i.id), style="dim"), severity_text(i.severity),
-                              status_text(i.status), cell(i.title, limit=80), cell(i.owner, limit=16),
-                              Text(str(len(i.alert_ids)), justify="right"), Text(ago(i.updated_at, now)),
-                              key=str(i.id))
-            keys = [str(i.id) for i in incidents]
-            if current in keys:
-                table.move_cursor(row=keys.index(current), animate=False)
+        fill_table(self.query_one(DataTable), [
+            (str(i.id), (Text(str(i.id), style="dim"), severity_text(i.severity), status_text(i.status),
+                         cell(i.title, limit=80), cell(i.owner, limit=16),
+                         Text(str(len(i.alert_ids)), justify="right"), Text(ago(i.updated_at, now))))
+            for i in incidents])
         label = "all incidents" if self.show_closed else "open incidents (f: show closed too)"
         self.query_one("#incident-filter", Static).update(f" {len(incidents)} {label}")
 
@@ -96,11 +88,9 @@ class IncidentsScreen(Writes, SocScreen):
         self.app.push_screen(TextModal("Title of the new incident"), done)
 
     def action_open(self) -> None:
-        table = self.query_one(DataTable)
-        if table.row_count == 0:
-            return
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        self.app.push_screen(IncidentDetailScreen(int(key or 0)))
+        key = cursor_key(self.query_one(DataTable))
+        if key is not None:
+            self.app.push_screen(IncidentDetailScreen(int(key)))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
@@ -186,20 +176,17 @@ class IncidentDetailScreen(Writes, Screen[None]):
                     f"  updated {inc['updated_at']}  {len(report['alerts'])} alert(s),"
                     f" {len(report['events'])} event(s)")
         self.query_one("#incident-head", Static).update(head)
-        alerts = self.query_one("#incident-alerts", DataTable)
-        timeline = self.query_one("#timeline", DataTable)
-        with self.app.batch_update():
-            alerts.clear()
-            for a in report["alerts"]:
-                alerts.add_row(Text(str(a["id"]), style="dim"), severity_text(a["severity"]),
-                               status_text(a["status"]), cell(a["rule_name"], limit=40),
-                               Text(str(a["count"]), justify="right"), cell(a["src_ip"]),
-                               cell(a["user"], limit=20), key=str(a["id"]))
-            timeline.clear()
-            for n, t in enumerate(report["timeline"]):
-                style = {"alert": "bold", "note": "cyan", "pinned event": "yellow"}.get(t["kind"], "")
-                timeline.add_row(Text(t["ts"].replace("T", " ")[:19]), Text(t["kind"], style=style),
-                                 cell(t["text"], limit=2000), key=str(n))
+        fill_table(self.query_one("#incident-alerts", DataTable), [
+            (str(a["id"]), (Text(str(a["id"]), style="dim"), severity_text(a["severity"]),
+                            status_text(a["status"]), cell(a["rule_name"], limit=40),
+                            Text(str(a["count"]), justify="right"), cell(a["src_ip"]),
+                            cell(a["user"], limit=20)))
+            for a in report["alerts"]])
+        style = {"alert": "bold", "note": "cyan", "pinned event": "yellow"}
+        fill_table(self.query_one("#timeline", DataTable), [
+            (str(n), (Text(t["ts"].replace("T", " ")[:19]), Text(t["kind"], style=style.get(t["kind"], "")),
+                      cell(t["text"], limit=2000)))
+            for n, t in enumerate(report["timeline"])])
         text = Text()
         if notes:
             for note in notes[-4:]:

@@ -26,7 +26,7 @@ from soc_tui.model import FLAG_UNPARSED
 from soc_tui.store import triage
 from soc_tui.text import printable
 from soc_tui.ui.modals import TextModal
-from soc_tui.ui.screens.base import SocScreen, Writes, ago, cell, severity_text, ts_text
+from soc_tui.ui.screens.base import SocScreen, Writes, ago, cell, cursor_key, fill_table, severity_text, ts_text
 
 STATE_STYLE = {"active": "green", "inactive": "dim", "disabled": "yellow", "failed": "bold red"}
 
@@ -132,31 +132,20 @@ class RulesScreen(Writes, SocScreen):
 
     def show(self, rows: list[RuleRow]) -> None:
         self.rows = rows
-        table = self.query_one(DataTable)
         now = self.ctx.clock()
-        current = None
-        if table.row_count:
-            current = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        with self.app.batch_update():
-            table.clear()
-            for r in rows:
-                table.add_row(Text(r.state, style=STATE_STYLE[r.state]), cell(r.name, limit=48),
-                              severity_text(r.level), Text(str(r.alerts), justify="right"),
-                              Text(str(r.hits), justify="right"), Text(ago(r.last_seen, now)),
-                              cell(_logsource(r.rule) if r.rule else "-"), key=r.key)
-            keys = [r.key for r in rows]
-            if current in keys:
-                table.move_cursor(row=keys.index(current), animate=False)
+        fill_table(self.query_one(DataTable), [
+            (r.key, (Text(r.state, style=STATE_STYLE[r.state]), cell(r.name, limit=48),
+                     severity_text(r.level), Text(str(r.alerts), justify="right"),
+                     Text(str(r.hits), justify="right"), Text(ago(r.last_seen, now)),
+                     cell(_logsource(r.rule) if r.rule else "-")))
+            for r in rows])
         counts = {s: sum(r.state == s for r in rows) for s in STATE_STYLE}
         self.query_one("#rule-summary", Static).update(
             " " + ", ".join(f"{n} {s}" for s, n in counts.items()) + "   (e: enable/disable, b: backtest)")
         self._info()
 
     def current(self) -> RuleRow | None:
-        table = self.query_one(DataTable)
-        if table.row_count == 0:
-            return None
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        key = cursor_key(self.query_one(DataTable))
         return next((r for r in self.rows if r.key == key), None)
 
     def _info(self) -> None:
@@ -240,12 +229,11 @@ class BacktestScreen(Screen[None]):
         self.query_one("#bt-title", Static).update(Text(" " + printable(text)))
 
     def _show(self, alerts: list[Any]) -> None:
-        table = self.query_one(DataTable)
-        for n, a in enumerate(alerts):
-            table.add_row(severity_text(a.severity), Text(str(a.count), justify="right"),
-                          Text(ts_text(a.first_seen)), Text(ts_text(a.last_seen)), cell(a.src_ip),
-                          cell(a.user, limit=20), cell(a.host, limit=20), cell(a.title, limit=80),
-                          key=str(n))
+        fill_table(self.query_one(DataTable), [
+            (str(n), (severity_text(a.severity), Text(str(a.count), justify="right"),
+                      Text(ts_text(a.first_seen)), Text(ts_text(a.last_seen)), cell(a.src_ip),
+                      cell(a.user, limit=20), cell(a.host, limit=20), cell(a.title, limit=80)))
+            for n, a in enumerate(alerts)])
         self._title(f"backtest of {self.rule.label} since {self.since}: would have raised "
                     f"{len(alerts)} alert(s); nothing was stored")
 

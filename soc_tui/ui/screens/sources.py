@@ -19,7 +19,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from soc_tui.text import printable
-from soc_tui.ui.screens.base import SocScreen, ago, cell
+from soc_tui.ui.screens.base import SocScreen, ago, cell, fill_table
 
 STATE_STYLE = {"running": "green", "lagging": "yellow", "reconnecting": "bold yellow",
                "error": "bold red", "starting": "dim", "done": "dim", "stored": "dim"}
@@ -93,21 +93,14 @@ class SourcesScreen(SocScreen):
 
     def show(self, rows: list[SourceRow]) -> None:
         self.rows = rows
-        table = self.query_one(DataTable)
         now = self.ctx.clock()
-        current = table.cursor_row
-        with self.app.batch_update():
-            table.clear()
-            for r in rows:
-                table.add_row(Text(r.state, style=STATE_STYLE.get(r.state, "")), cell(r.name, limit=60),
-                              Text(ago(r.last_event, now)), Text(_size(r.behind), justify="right"),
-                              Text(f"{r.rate:,.1f}", justify="right"), Text(f"{r.lines:,}", justify="right"),
-                              Text(f"{r.unparsed:,}", justify="right",
-                                   style="yellow" if r.unparsed else ""),
-                              Text(f"{r.gaps:,}", justify="right", style="yellow" if r.gaps else ""),
-                              key=r.name)
-            if rows:
-                table.move_cursor(row=min(current, len(rows) - 1), animate=False)
+        fill_table(self.query_one(DataTable), [
+            (r.name, (Text(r.state, style=STATE_STYLE.get(r.state, "")), cell(r.name, limit=60),
+                      Text(ago(r.last_event, now)), Text(_size(r.behind), justify="right"),
+                      Text(f"{r.rate:,.1f}", justify="right"), Text(f"{r.lines:,}", justify="right"),
+                      Text(f"{r.unparsed:,}", justify="right", style="yellow" if r.unparsed else ""),
+                      Text(f"{r.gaps:,}", justify="right", style="yellow" if r.gaps else "")))
+            for r in rows])
         bad = sum(r.state in ("error", "reconnecting") for r in rows)
         mode = "collecting in this process" if self.ctx.collector else "attached: another process collects"
         self.query_one("#source-summary", Static).update(
