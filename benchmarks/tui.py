@@ -3,7 +3,7 @@
 from a key press to the screen update, peak RSS <= 300 MB with 1M events stored).
 
     .venv/bin/python benchmarks/tui.py [--events 1000000] [--rate 10000] [--repeat 50]
-                                       [--workdir DIR] [--size 120x36]
+                                       [--workdir DIR] [--size 120x36] [--gap 0.25]
 
 1. setup, not timed: --events seeded auth.log lines (the ingest benchmark's
    generator) ingested with the shipped rules by `soc-tui ingest` in a child
@@ -24,9 +24,12 @@ from a key press to the screen update, peak RSS <= 300 MB with 1M events stored)
    compositor's update handed to `_display`; headless Textual drops it, here
    it is also turned into the terminal's escape sequences (what a terminal
    would be sent) before its time is taken;
-4. prints p50/p99/max per action kind (and per screen for the switches), the
-   lines/s the collector stored meanwhile, and the peak RSS (VmHWM) of this
-   process and of its children (rule process, parse worker).
+4. prints p50/p99/max per action kind as each is done (and per screen for
+   the switches; a kind stops pressing after --phase-limit seconds), then the
+   lines/s the collector stored meanwhile, how long each screen's `show()`
+   held the UI thread, how late the UI loop ran a 10 ms timer, and the peak
+   RSS (VmHWM) of this process and of its children (rule process, parse
+   worker).
 
 Instrumentation only: SocApp is subclassed to time frames, and three methods
 (SocScreen._show_if_mounted, AlertDetailScreen._show, EventStream._user_move)
@@ -252,14 +255,33 @@ def instrument() -> type:
         original = getattr(cls, name)
 
         def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+            t = time.perf_counter()
             try:
                 return original(self, *args, **kwargs)
             finally:
                 self._bench_at = time.perf_counter()
+                SHOW_TIMES.setdefault(type(self).__name__, []).append(self._bench_at - t)
 
         wrapper.__name__ = original.__name__
         setattr(cls, name, wrapper)
 
+    from soc_tui.ui.app import _modes
+
+    def timed_load(cls: type) -> None:
+        original = cls.load
+
+        def load(self: Any) -> Any:
+            t = time.perf_counter()
+            try:
+                return original(self)
+            finally:
+                LOAD_TIMES.setdefault(cls.__name__, []).append(time.perf_counter() - t)
+
+        cls.load = load
+
+    for cls in _modes().values():
+        if "load" in cls.__dict__:
+            timed_load(cls)
     stamped(SocScreen, "_show_if_mounted")
     stamped(AlertDetailScreen, "_show")
     stamped(EventStream, "_user_move")
@@ -297,6 +319,9 @@ def instrument() -> type:
 
     return BenchApp
 
+
+SHOW_TIMES: dict[str, list[float]] = {}  # class name -> seconds its show() held the UI thread
+LOAD_TIMES: dict[str, list[float]] = {}  # class name -> seconds of its load() (a thread worker)
 
 KEY_CHARS = {"enter": "\r", "escape": "\x1b", "tab": "\t", "space": " "}
 
@@ -348,15 +373,16 @@ def fmt_ms(values: list[float]) -> str:
 
 
 async def drive(app: Any, args: argparse.Namespace, results: dict[str, Any], db: Path) -> None:
+    """Press the keys and print each kind's figures as soon as it is done."""
     from soc_tui.ui.app import SCREENS, _modes
     from soc_tui.ui.screens.alerts import AlertDetailScreen, AlertsScreen
-    from soc_tui.ui.screens.events import EventsScreen
     from soc_tui.ui.stream import EventStream
 
     modes = _modes()
     classes = {key: modes[mode] for mode, key, _title in SCREENS}
     titles = {key: title for _mode, key, title in SCREENS}
     gap = args.gap
+    every: list[float] = results.setdefault("all", [])
 
     def shown(cls: type) -> Callable[[float], float | None]:
         def ready(t0: float) -> float | None:
@@ -372,29 +398,56 @@ async def drive(app: Any, args: argparse.Namespace, results: dict[str, Any], db:
         cls = classes[key]
         return await timed_key(app, key, shown(cls), current(cls))
 
+    def presses(done: int, timeouts: int, started: float) -> str:
+        """How many presses, and the memory and database at the end of the kind."""
+        out = f"{done} presses"
+        if done < args.repeat:
+            out += f" of {args.repeat} (phase stopped after {time.monotonic() - started:.0f}s)"
+        if timeouts:
+            out += f", {timeouts} timed out after 15s"
+        return (out + f"; RSS now {status_kb(os.getpid(), 'VmRSS') / 1024:.0f} MB, "
+                f"{db_counts(db)[0]:,} events stored")
+
+    def over(started: float) -> bool:
+        return time.monotonic() - started > args.phase_limit
+
+    lags: list[float] = results.setdefault("lags", [])
+
+    async def lag_monitor() -> None:
+        """How late the UI's event loop runs a 10 ms timer: the wait any input has."""
+        while True:
+            t = time.perf_counter()
+            await asyncio.sleep(0.01)
+            lags.append(time.perf_counter() - t - 0.01)
+
+    monitor = asyncio.create_task(lag_monitor())
+
     # Wait for the collector to store the first live lines, then let it run.
     top0, _ = db_counts(db)
     deadline = time.monotonic() + 30
     while args.rate and db_counts(db)[0] == top0 and time.monotonic() < deadline:
         await asyncio.sleep(0.2)
     await asyncio.sleep(args.warmup)
+    results["t_start"] = time.monotonic()
+    results["top_start"] = db_counts(db)[0]
 
     # First visits mount the screens: timed apart.
-    first_visit = {}
+    first_visit = []
     for key in ("2", "3", "4", "5", "6", "1"):
         lat, _ = await switch(key)
-        first_visit[titles[key]] = lat
+        first_visit.append(f"{titles[key]} {lat * 1000:.0f}" if lat is not None else f"{titles[key]} timeout")
         await asyncio.sleep(gap)
-    results["first_visit"] = first_visit
-
-    t_start = time.monotonic()
-    top_start, _ = db_counts(db)
+    print(f"first visit    {', '.join(first_visit)} ms (mount + first load, once per screen)", flush=True)
 
     # Switching screens: 1 -> 2 -> ... -> 6 -> 1 ...
     order = ["2", "3", "4", "5", "6", "1"]
     per_screen: dict[str, list[float]] = {titles[k]: [] for k in order}
-    switches, firsts, timeouts = [], [], 0
+    switches: list[float] = []
+    firsts: list[float] = []
+    timeouts, started = 0, time.monotonic()
     for i in range(args.repeat):
+        if over(started):
+            break
         key = order[i % len(order)]
         lat, first = await switch(key)
         if lat is None:
@@ -405,44 +458,67 @@ async def drive(app: Any, args: argparse.Namespace, results: dict[str, Any], db:
         if first is not None:
             firsts.append(first)
         await asyncio.sleep(gap)
-    results["switch"] = (switches, firsts, per_screen, timeouts)
+    every += switches
+    print(f"switch screen  {fmt_ms(switches)}  (to the new data on screen; "
+          f"{presses(len(switches) + timeouts, timeouts, started)})")
+    print(f"  first frame  {fmt_ms(firsts)}  (the new screen drawn, with the data of its last visit)")
+    for name, values in per_screen.items():
+        if values:
+            print(f"  {name:<11}  p50 {pct(values, 0.5) * 1000:6.1f} ms  max {max(values) * 1000:6.1f} ms"
+                  f"  ({len(values)})")
+    sys.stdout.flush()
 
     # Scrolling the live event stream (pauses it): page up, up, page down, down, ...
     await switch("2")
     await asyncio.sleep(gap)
     stream = app.screen.query_one(EventStream)
-    scrolls, timeouts = [], 0
+    scrolls: list[float] = []
+    timeouts, started = 0, time.monotonic()
     keys = ("pageup", "up", "pagedown", "down")
+
+    def moved(t0: float) -> float | None:
+        at = getattr(stream, "_bench_at", 0.0)
+        return at if at > t0 else None
+
     for i in range(args.repeat):
-        def moved(t0: float) -> float | None:
-            at = getattr(stream, "_bench_at", 0.0)
-            return at if at > t0 else None
+        if over(started):
+            break
         lat, _ = await timed_key(app, keys[i % len(keys)], moved)
         if lat is None:
             timeouts += 1
         else:
             scrolls.append(lat)
         await asyncio.sleep(gap)
+    in_view = len(stream)
     send_key(app, "end")  # follow again
-    results["scroll"] = (scrolls, timeouts, len(stream))
-    assert isinstance(app.screen, EventsScreen)
+    every += scrolls
+    print(f"scroll events  {fmt_ms(scrolls)}  (pageup/up/pagedown/down in the stream of "
+          f"{in_view:,} events; {presses(len(scrolls) + timeouts, timeouts, started)})",
+          flush=True)
 
     # Opening an alert from the queue (enter) and going back (escape).
     await switch("3")
     await asyncio.sleep(gap)
     table = app.screen.query_one("#alert-table")
-    results["alerts_listed"] = table.row_count
-    opens, backs, timeouts, evidence = [], [], 0, []
+    listed = table.row_count
+    opens: list[float] = []
+    backs: list[float] = []
+    evidence: dict[float, int] = {}
+    timeouts, started = 0, time.monotonic()
 
     def detail_shown(t0: float) -> float | None:
         s = app.screen
         at = getattr(s, "_bench_at", 0.0)
         if isinstance(s, AlertDetailScreen) and at > t0:
-            evidence.append(s.query_one("#evidence").row_count)
+            evidence[t0] = s.query_one("#evidence").row_count
             return at
         return None
 
-    for i in range(args.repeat if table.row_count else 0):
+    pairs = 0
+    for _ in range(args.repeat if listed else 0):
+        if over(started):
+            break
+        pairs += 1
         lat, _ = await timed_key(app, "enter", detail_shown, current(AlertDetailScreen))
         if lat is None:
             timeouts += 1
@@ -456,10 +532,16 @@ async def drive(app: Any, args: argparse.Namespace, results: dict[str, Any], db:
             backs.append(lat)
         send_key(app, "down")  # the next alert, untimed
         await asyncio.sleep(gap)
-    results["open"] = (opens, backs, timeouts, evidence)
+    every += opens + backs
+    rows = f", evidence {min(evidence.values())}-{max(evidence.values())} rows" if evidence else ""
+    print(f"open alert     {fmt_ms(opens)}  (enter on the queue of {listed:,} rows{rows}; "
+          f"{presses(pairs, timeouts, started)})")
+    print(f"back to queue  {fmt_ms(backs)}  (escape, to the reloaded queue on screen)")
+    print(f"all keys       {fmt_ms(every)}  (budget p99 <= 100 ms)", flush=True)
 
-    top_end, alerts_end = db_counts(db)
-    results["stored"] = (top_end - top_start, time.monotonic() - t_start, top_end, alerts_end)
+    monitor.cancel()
+    results["t_end"] = time.monotonic()
+    results["top_end"], results["alerts_end"] = db_counts(db)
     results["frame_cost"] = list(app.frame_cost)
     results["frames"] = len(app.frame_times)
 
@@ -474,6 +556,9 @@ def main() -> int:
     ap.add_argument("--size", default="120x36", help="terminal size, COLSxROWS")
     ap.add_argument("--gap", type=float, default=0.25, help="seconds between two key presses")
     ap.add_argument("--warmup", type=float, default=3.0, help="seconds of ingest before the first key")
+    ap.add_argument("--phase-limit", type=float, default=300.0,
+                    help="seconds after which an action kind stops pressing (a TUI that lags "
+                    "behind would otherwise make the run last for hours)")
     ap.add_argument("--write-live", metavar="PATH", help=argparse.SUPPRESS)  # the writer process
     args = ap.parse_args()
     if args.write_live:
@@ -533,32 +618,20 @@ def main() -> int:
         stop_collector(collector)
         stop_s = time.perf_counter() - t
 
-    switches, firsts, per_screen, sw_timeouts = results["switch"]
-    scrolls, sc_timeouts, in_view = results["scroll"]
-    opens, backs, op_timeouts, evidence = results["open"]
-    new, seconds, top_end, alerts_end = results["stored"]
-    print(f"live ingest    {new / seconds:,.0f} lines/s stored while the keys were timed "
-          f"({new:,} in {seconds:.1f}s); writer {written / writer_s:,.0f} lines/s "
+    seconds = results["t_end"] - results["t_start"]
+    new = results["top_end"] - results["top_start"]
+    print(f"live ingest    {new / seconds:,.0f} lines/s stored while the keys were pressed "
+          f"({new:,} in {seconds:.0f}s); writer {written / writer_s:,.0f} lines/s "
           f"({written:,} lines), target {args.rate:,}")
-    print(f"database after {top_end:,} events, {alerts_end:,} alerts; collector stopped in {stop_s:.1f}s")
-    fv = ", ".join(f"{k} {v * 1000:.0f}" if v is not None else f"{k} timeout"
-                   for k, v in results["first_visit"].items())
-    print(f"first visit    {fv} ms (mount + first load, once per screen)")
-    print(f"switch screen  {fmt_ms(switches)}  ({len(switches)} presses, to the new data on screen"
-          + (f", {sw_timeouts} timed out" if sw_timeouts else "") + ")")
-    print(f"  first frame  {fmt_ms(firsts)}  (the new screen drawn, data of its last visit)")
-    for name, values in per_screen.items():
-        if values:
-            print(f"  {name:<11}  p50 {pct(values, 0.5) * 1000:6.1f} ms  max {max(values) * 1000:6.1f} ms"
-                  f"  ({len(values)})")
-    print(f"scroll events  {fmt_ms(scrolls)}  ({len(scrolls)} presses of pageup/up/pagedown/down, "
-          f"{in_view:,} events in the stream" + (f", {sc_timeouts} timed out" if sc_timeouts else "") + ")")
-    ev = f", evidence {min(evidence)}-{max(evidence)} rows" if evidence else ""
-    print(f"open alert     {fmt_ms(opens)}  ({len(opens)} presses of enter on the queue of "
-          f"{results['alerts_listed']:,} rows{ev}" + (f", {op_timeouts} timed out" if op_timeouts else "") + ")")
-    print(f"back to queue  {fmt_ms(backs)}  (escape, to the reloaded queue on screen)")
-    every = switches + scrolls + opens + backs
-    print(f"all keys       {fmt_ms(every)}  (budget p99 <= 100 ms)")
+    print(f"database after {results['top_end']:,} events, {results['alerts_end']:,} alerts; "
+          f"collector stopped in {stop_s:.1f}s")
+    shows = ", ".join(f"{name.removesuffix('Screen')} {pct(v, 0.5) * 1000:.0f}/{max(v) * 1000:.0f}"
+                      for name, v in sorted(SHOW_TIMES.items()) if v)
+    print(f"UI thread      show() p50/max ms: {shows}")
+    loads = ", ".join(f"{name.removesuffix('Screen')} {pct(v, 0.5) * 1000:.0f}/{max(v) * 1000:.0f}"
+                      for name, v in sorted(LOAD_TIMES.items()) if v)
+    print(f"load worker    load() p50/max ms: {loads}")
+    print(f"loop lag       {fmt_ms(results['lags'])}  (a 10 ms timer of the UI loop, late by)")
     cost = results["frame_cost"]
     print(f"frames         {results['frames']:,}; building the terminal output p50 "
           f"{pct(cost, 0.5) * 1000:.1f} ms, max {max(cost) * 1000:.1f} ms")
