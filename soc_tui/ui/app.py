@@ -95,7 +95,8 @@ class SocApp(App[None]):
                 loop.add_signal_handler(sig, self._signalled)
         except (RuntimeError, NotImplementedError, ValueError):
             pass  # not the main thread (tests): nothing to install
-        self.ctx.feed.start(backlog=self.ctx.options.backlog)
+        self.ctx.feed.want_events = False  # until a screen shows the stream
+        self.ctx.feed.start()
         self.set_interval(TICK_S, self._tick, name="live-tick")
         self._terminal_fd = _terminal_fd()
         if self._terminal_fd is not None:

@@ -35,9 +35,15 @@ class Drained:
 
 class LiveFeed:
     def __init__(self, reader: StoreReader, *, capacity: int = 10_000, interval: float = 0.1,
-                 alert_interval: float = 1.0, on_error: Callable[[str], None] | None = None) -> None:
+                 alert_interval: float = 1.0, per_poll: int = 250,
+                 on_error: Callable[[str], None] | None = None) -> None:
         self.reader = reader
         self.capacity = capacity
+        # At most this many events are read per poll (the newest): at 10k lines/s
+        # nobody reads the stream line by line, and turning every row into an
+        # event costs the UI process's CPU. The rest are counted as skipped.
+        self.per_poll = per_poll
+        self.want_events = True  # False while no screen shows the stream: only count
         self.interval = interval
         self.alert_interval = alert_interval
         self.on_error = on_error
@@ -51,11 +57,11 @@ class LiveFeed:
         self._last_alert = 0
         self._thread = threading.Thread(target=self._run, name="soc-tui-feed", daemon=True)
 
-    def start(self, *, backlog: int = 0) -> LiveFeed:
-        """Start polling; the first drain holds the newest `backlog` events
-        already stored (the stream is not empty on a busy database)."""
+    def start(self) -> LiveFeed:
+        """Start polling from the newest event stored now (the Events screen
+        reads the backlog it starts with itself)."""
         top = self._top_event()
-        self._last_id = max(0, top - backlog)
+        self._last_id = top
         self._last_alert = self._top_alert()
         self._thread.start()
         return self
@@ -99,7 +105,10 @@ class LiveFeed:
 
     def poll_once(self) -> None:
         """Read the events stored since the last poll into the buffer."""
-        events, top = self.reader.events_after(self._last_id, self.capacity)
+        if not self.want_events:  # nobody shows them: only keep up
+            self._last_id = max(self._last_id, self._top_event())
+            return
+        events, top = self.reader.events_after(self._last_id, self.per_poll)
         if not events and top <= self._last_id:
             return
         missed = top - self._last_id - len(events)

@@ -108,6 +108,7 @@ class EventsScreen(Writes, SocScreen):
     def on_mount(self) -> None:
         super().on_mount()
         self.app.live_targets.add(self)  # type: ignore[attr-defined]
+        self.ctx.feed.want_events = True
         self.query_one(EventStream).focus()
         self._refill_live()  # the newest stored events; the tick adds what comes next
         self._status()

@@ -1,0 +1,50 @@
+"""The live feed (soc_tui.ui.feed): what the stream gets from the database, off the UI thread."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from soc_tui.cli import main
+from soc_tui.store.reader import StoreReader
+from soc_tui.ui.feed import LiveFeed
+
+LINE = "Nov 20 00:{m:02d}:{s:02d} bastion sshd[{pid}]: Failed password for root from 198.51.100.{ip} port {port} ssh2"
+
+
+def _ingest(tmp: Path, db: Path, start: int, n: int, name: str) -> None:
+    log = tmp / name
+    log.write_text("".join(LINE.format(m=(i // 60) % 60, s=i % 60, pid=i, ip=i % 200 + 1, port=i) + "\n"
+                           for i in range(start, start + n)))
+    assert main(["--db", str(db), "ingest", "--tz", "UTC", "--year", "2026", "--no-rules",
+                 "--no-progress", str(log)]) == 0
+
+
+def test_feed_gives_the_newest_and_counts_what_it_skips(tmp_path: Path) -> None:
+    db = tmp_path / "soc.db"
+    _ingest(tmp_path, db, 0, 50, "a.log")
+    reader = StoreReader(str(db))
+    feed = LiveFeed(reader, per_poll=100)
+    feed.start()  # from the newest stored now: the 50 already there are not "new"
+    feed.poll_once()
+    got = feed.drain()
+    assert got.events == [] and got.skipped == 0
+    _ingest(tmp_path, db, 50, 30, "b.log")
+    feed.poll_once()
+    got = feed.drain()
+    assert [e["id"] for e in got.events] == list(range(51, 81)) and got.skipped == 0
+    _ingest(tmp_path, db, 80, 1000, "c.log")  # faster than anyone reads
+    feed.poll_once()
+    got = feed.drain()
+    assert [e["id"] for e in got.events] == list(range(981, 1081)) and got.skipped == 900
+    assert got.events[-1]["raw"].endswith("port 1079 ssh2")
+    # While no screen shows the stream, the feed only keeps up.
+    feed.want_events = False
+    _ingest(tmp_path, db, 1080, 20, "d.log")
+    feed.poll_once()
+    got = feed.drain()
+    assert got.events == [] and got.skipped == 0
+    feed.want_events = True
+    _ingest(tmp_path, db, 1100, 5, "e.log")
+    feed.poll_once()
+    assert [e["id"] for e in feed.drain().events] == list(range(1101, 1106))
+    reader.close()
