@@ -37,7 +37,7 @@ SEV_RANK = {"critical": 4, "high": 3, "medium": 2, "low": 1, "informational": 0}
 STATUS_FILTERS = ("open", "new", "acknowledged", "in_progress", "closed", "all")
 SEVERITY_FILTERS = ("all", "critical", "high", "medium", "low")  # "at least"
 GROUPS = ("none", "rule", "src_ip", "user", "host")
-LIMIT = 5000  # alerts read per refresh (grouping and select-all work on these)
+LIMIT = 2000  # alerts read per refresh, most severe and newest (grouping and select-all work on these)
 EVIDENCE_ROWS = 200  # evidence lines in the detail (the newest; search has them all)
 ROWS = 300  # alerts in the table: the most severe and newest; filters and groups reach the rest
 

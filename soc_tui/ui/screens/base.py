@@ -195,6 +195,7 @@ class SocScreen(Screen[None]):
     def on_screen_resume(self) -> None:
         for bar in self.query(TopBar):
             bar.draw()
+        # What it showed last is drawn at once; fresh data follows from the worker.
         self.reload()
 
     def _maybe_reload(self) -> None:
