@@ -293,7 +293,7 @@ class Fleet:
         ttl = self.rng.choice((49, 52, 113, 240, 241, 244))
         ident = self.rng.randint(1, 65535)
         sport = self.port()
-        tail = (f"WINDOW=1024 RES=0x00 SYN URGP=0" if proto == "TCP" else "LEN=20")
+        tail = ("WINDOW=1024 RES=0x00 SYN URGP=0" if proto == "TCP" else "LEN=20")
         self.st.sys(t, host, "kernel",
                     f"[{UPTIME[host] + t:12.6f}] [UFW BLOCK] IN=ens5 OUT= MAC={MAC[host]} "
                     f"SRC={src} DST={dst} LEN=44 TOS=0x00 PREC=0x00 TTL={ttl} ID={ident} PROTO={proto} "

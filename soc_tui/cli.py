@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", parents=[common],
                        help="replay an attack story through the real pipeline (no config, no root)")
     p.add_argument("--scenario", default="breach", help="a scenario of demo_data/scenarios (default breach)")
-    p.add_argument("--speed", default="10", help="1, 10, 100 (times real time) or max (default 10)")
+    p.add_argument("--speed", help="1, 10, 100 (times real time) or max (default: 10, headless max)")
     p.add_argument("--headless", action="store_true", help="no TUI: replay, evaluate, print a summary")
     p.add_argument("--train", action="store_true", help="with training questions about the story")
     p.add_argument("--list", action="store_true", help="list the scenarios")
@@ -492,7 +492,7 @@ def cmd_demo(args: argparse.Namespace, config: Config, db: str) -> int:
             sc = demo.load_scenario(name)
             print(f"{name:<12} {sc.title}")
         return 0
-    speed = _demo_speed(args.speed)
+    speed = _demo_speed(args.speed or ("max" if args.headless else "10"))
     try:
         scenario = demo.load_scenario(args.scenario)
     except demo.DemoError as exc:
@@ -501,7 +501,7 @@ def cmd_demo(args: argparse.Namespace, config: Config, db: str) -> int:
     db = args.db or str(work / "soc.db")
     StoreReader(db).close()
     logs = work / "logs"
-    replayer = demo.Replayer(scenario, logs, speed=demo.MAX_SPEED if args.headless else speed)
+    replayer = demo.Replayer(scenario, logs, speed=speed)
     sources = [SourceConfig(str(p), f.host, "UTC", None, "auto")
                for p, f in zip(replayer.paths, scenario.files)]
     rule_dirs = [shipped_rules_dir()]

@@ -35,7 +35,7 @@ from typing import Any
 
 from soc_tui.child import spawn, tune_gc
 from soc_tui.detect.loader import RuleSet, load_rules
-from soc_tui.detect.worker import MAX_OFFERED, Offer, RuleWorker, pack_offer
+from soc_tui.detect.worker import MAX_OFFERED, RuleWorker, pack_offer
 from soc_tui.store.events import Batch
 
 STATUS_EVERY = 0.5  # seconds between the child's status reports

@@ -20,6 +20,7 @@ catches whoever drops the triggers): editing a note adds a version.
 from __future__ import annotations
 
 import json
+import sqlite3
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 

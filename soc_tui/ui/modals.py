@@ -223,8 +223,6 @@ class NoteModal(_Modal):
 
 
 def _has_markdown() -> bool:
-    try:
-        import tree_sitter_markdown  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    import importlib.util
+
+    return importlib.util.find_spec("tree_sitter_markdown") is not None

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 from rich.segment import Segment
 from rich.style import Style
-from textual import events
+from textual.events import Click, MouseScrollUp, Resize
 from textual.binding import Binding, BindingType
 from textual.geometry import Size
 from textual.message import Message
@@ -390,7 +390,7 @@ class EventStream(ScrollView, can_focus=True):
 
     # -- mouse and size --------------------------------------------------------
 
-    def on_click(self, event: events.Click) -> None:
+    def on_click(self, event: Click) -> None:
         offset = event.get_content_offset(self)
         if offset is None:
             return
@@ -401,12 +401,12 @@ class EventStream(ScrollView, can_focus=True):
             self._move_cursor(index)
             self.action_select()
 
-    def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+    def on_mouse_scroll_up(self, event: MouseScrollUp) -> None:
         # Looking back with the wheel pauses, or the next tick would yank the view away.
         if self.following and self.max_scroll_y > 0:
             self.following = False
 
-    def on_resize(self, event: events.Resize) -> None:
+    def on_resize(self, event: Resize) -> None:
         self._update_virtual_size()
         if self.following:
             self._scroll_to_end()

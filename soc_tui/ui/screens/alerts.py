@@ -27,7 +27,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from soc_tui.model import now_us
 from soc_tui.store import triage
-from soc_tui.store.alerts import StoredAlert, list_alerts
+from soc_tui.store.alerts import StoredAlert
 from soc_tui.text import printable
 from soc_tui.ui.modals import CloseModal, IncidentModal, NoteModal, SuppressAnswer, SuppressModal, TextModal
 from soc_tui.ui.screens.base import (SocScreen, Writes, ago, cell, cursor_key, fill_table, severity_text,

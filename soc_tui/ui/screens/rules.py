@@ -11,6 +11,7 @@ last look). Must not: run SQL on the UI thread.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -156,10 +157,20 @@ class RulesScreen(Writes, SocScreen):
             t.append(f"  [{r.state}]", style=STATE_STYLE[r.state])
             if r.why:
                 t.append("  " + printable(r.why))
-            t.append("\n" + printable(r.path), style="dim")
+            t.append("\n" + printable(self._where(r.path)), style="dim")
             if r.rule is not None and r.rule.attack:
                 t.append("\n" + " ".join(r.rule.attack), style="dim")
         self.query_one("#rule-info", Static).update(t)
+
+    def _where(self, path: str) -> str:
+        """A rule file as `<rule directory's name>/<path in it>` (shorter, and
+        the same wherever soc-tui is installed)."""
+        full = os.path.abspath(path)
+        for d in self.ctx.rule_dirs:
+            root = os.path.abspath(d)
+            if full.startswith(root + os.sep):
+                return os.path.join(os.path.basename(root), os.path.relpath(full, root))
+        return path
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._info()
