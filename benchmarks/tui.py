@@ -173,25 +173,15 @@ def setup(work: Path, events: int) -> Path:
 
 
 def status_kb(pid: int | str, field: str) -> int:
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            for line in fh:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+    import ingest as ingest_bench  # the ingest benchmark's /proc readers
+
+    return ingest_bench._status_kb(pid, field)  # type: ignore[arg-type]  (a pid or "self")
 
 
 def children(pid: int) -> list[int]:
-    out: list[int] = []
-    try:
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{task}/children") as fh:
-                out.extend(int(c) for c in fh.read().split())
-    except OSError:
-        pass
-    return out
+    import ingest as ingest_bench
+
+    return ingest_bench._children(pid)
 
 
 def child_kind(pid: int) -> str:

@@ -156,29 +156,21 @@ class EventStream(ScrollView, can_focus=True):
     cursor: reactive[int] = reactive(0, init=False, repaint=False)
     """Index of the highlighted event in the buffer (0 = oldest kept)."""
 
-    class Highlighted(Message):
+    class _EventMessage(Message):
+        def __init__(self, stream: EventStream, event: dict[str, Any]) -> None:
+            super().__init__()
+            self.stream = stream
+            self.event = event
+
+        @property
+        def control(self) -> EventStream:
+            return self.stream
+
+    class Highlighted(_EventMessage):
         """The cursor moved to another event."""
 
-        def __init__(self, stream: EventStream, event: dict[str, Any]) -> None:
-            super().__init__()
-            self.stream = stream
-            self.event = event
-
-        @property
-        def control(self) -> EventStream:
-            return self.stream
-
-    class Selected(Message):
+    class Selected(_EventMessage):
         """An event was chosen (enter or click)."""
-
-        def __init__(self, stream: EventStream, event: dict[str, Any]) -> None:
-            super().__init__()
-            self.stream = stream
-            self.event = event
-
-        @property
-        def control(self) -> EventStream:
-            return self.stream
 
     class FollowChanged(Message):
         """Following or the count of events arrived while paused changed."""
