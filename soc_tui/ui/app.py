@@ -126,7 +126,7 @@ class SocApp(App[None]):
             self.feed_error = self.ctx.feed.error
             if self.feed_error:
                 self.notify(printable(self.feed_error), title="Reading the database failed",
-                            severity="error")
+                            severity="error", markup=False)
         if got.events or got.skipped:
             for screen in self._live_screens():  # (a screen's live() is cheap: see EventStream)
                 screen.live(got.events, got.skipped)
