@@ -458,7 +458,7 @@ def run_tui(db: str, analyst: str, rule_dirs: list[str], ruleset: Any, collector
     code = 1
     try:
         ctx = UiContext.open(db, analyst, rule_dirs=rule_dirs, ruleset=ruleset, collector=collector,
-                             options=UiOptions(bell=bell, theme=theme, mouse=mouse),
+                             options=UiOptions(bell=bell, theme=theme),
                              replayer=demo, quiz=quiz)
         app = SocApp(ctx, start=start)
         if app_hook is not None:
@@ -615,8 +615,9 @@ def start_collector(config: Config, db: str, sources: list[SourceConfig],
     """A started Collector (pipeline, rule process, the config's retention)."""
     from soc_tui.collector import Collector
 
-    ruleset = _load_ruleset(rule_dirs) if rule_dirs is not None else None
-    return Collector(db, sources, rule_dirs=rule_dirs, ruleset=ruleset,
+    worker = None if rule_dirs is None else _start_worker(db, rule_dirs, _load_ruleset(rule_dirs),
+                                                          poll_interval=0.1)
+    return Collector(db, sources, rule_dirs=rule_dirs, worker=worker,
                      retention=config.retention, poll_interval=poll_interval).start()
 
 
@@ -629,10 +630,8 @@ def stop_collector(collector: Any) -> None:
     except RuleProcessError as exc:
         raise UserError(str(exc)) from None
     finally:
-        w = collector.worker
-        if w is not None and w.failures:
-            print(f"soc-tui: warning: the rule worker failed {w.failures} time(s) and "
-                  f"retried; last: {w.last_failure}", file=sys.stderr)
+        if collector.worker is not None:
+            _report_worker(collector.worker)
         if collector.pruner is not None and collector.pruner.last_error:
             print(f"soc-tui: warning: pruning failed: {collector.pruner.last_error}",
                   file=sys.stderr)
@@ -663,9 +662,14 @@ def _stop_worker(worker: Any, *, drain: bool) -> None:
         raise UserError(str(exc)) from None
     finally:
         worker.close()
-        if worker.failures:
-            print(f"soc-tui: warning: the rule worker failed {worker.failures} time(s) and "
-                  f"retried; last: {worker.last_failure}", file=sys.stderr)
+        _report_worker(worker)
+
+
+def _report_worker(worker: Any) -> None:
+    """Failures the rule process retried, as one warning."""
+    if worker.failures:
+        print(f"soc-tui: warning: the rule worker failed {worker.failures} time(s) and "
+              f"retried; last: {worker.last_failure}", file=sys.stderr)
 
 
 def cmd_rules(args: argparse.Namespace, config: Config, db: str) -> int:

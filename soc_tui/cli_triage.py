@@ -493,17 +493,13 @@ def _seal_arg(text: str | None) -> tuple[int, str] | None:
     return int(seq), digest
 
 
-def _verify(conn: Any, seal: tuple[int, str] | None) -> Any:
+def cmd_verify(args: argparse.Namespace, config: Any, db: str) -> int:
     from soc_tui.store.chain import verify
 
-    return verify(conn, seal=seal)
-
-
-def cmd_verify(args: argparse.Namespace, config: Any, db: str) -> int:
     seal = _seal_arg(args.seal)
 
     def run(conn: Any) -> int:
-        report = _verify(conn, seal)
+        report = verify(conn, seal=seal)
         for line in report.lines():
             sys.stdout.write(printable(line) + "\n")
         return 0 if report.ok else 1
@@ -512,17 +508,15 @@ def cmd_verify(args: argparse.Namespace, config: Any, db: str) -> int:
 
 
 def cmd_export(args: argparse.Namespace, config: Any, db: str) -> int:
-    from soc_tui.report import incident_report, to_json, to_markdown
+    from soc_tui.report import export_incident
     from soc_tui.store.reader import StoreReader
 
     def run(conn: Any) -> int:
         reader = StoreReader(db, create=False)
         try:
-            check = _verify(conn, None)
-            report = incident_report(conn, reader, args.id, check.lines())
+            text = export_incident(conn, reader, args.id, args.format)
         finally:
             reader.close()
-        text = to_json(report) if args.format == "json" else to_markdown(report)
         if args.output:
             try:
                 with open(args.output, "w", encoding="utf-8") as fh:

@@ -31,16 +31,13 @@ class RuleStatus:
 
 class Collector:
     def __init__(self, db: str, sources: list[SourceConfig], *, rule_dirs: list[str] | None,
-                 ruleset: Any = None, retention: Retention | None = None,
+                 worker: Any = None, retention: Retention | None = None,
                  poll_interval: float = 0.25, actor: str = "collector") -> None:
+        """`worker`: the started rule process the pipeline offers its commits
+        to (None: no rules); `stop` stops it."""
         self.db = db
         self.rule_dirs = rule_dirs
-        self.worker: Any = None
-        if rule_dirs is not None and ruleset is not None:
-            from soc_tui.detect.process import RuleProcess
-
-            if any(r.enabled for r in ruleset.all()):
-                self.worker = RuleProcess(db, rule_dirs, ruleset, poll_interval=0.1)
+        self.worker = worker
         self.pipeline = Pipeline(db, sources, follow=True, poll_interval=poll_interval,
                                  on_commit=self.worker.offer if self.worker else None,
                                  rule_paths=rule_dirs if self.worker else None)

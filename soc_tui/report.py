@@ -165,3 +165,12 @@ def _quote(body: str) -> str:
     characters are still escaped, raw HTML is shown, not rendered)."""
     lines = body.replace("\r\n", "\n").split("\n")
     return "\n".join("> " + printable(line).replace("<", "&lt;") for line in lines)
+
+
+def export_incident(conn: Any, reader: Any, incident_id: int, fmt: str = "md") -> str:
+    """The export of one incident (`md` or `json`), with the result of
+    `verify` (run first, on `conn`) and its seal in it."""
+    from soc_tui.store.chain import verify
+
+    report = incident_report(conn, reader, incident_id, verify(conn).lines())
+    return to_json(report) if fmt == "json" else to_markdown(report)

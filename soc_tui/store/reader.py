@@ -27,6 +27,8 @@ EVENT_COLUMNS = ("id", "ingested_at") + tuple(c for c in ROW_COLUMNS if c != "ms
 _SELECTED = tuple(c for c in TABLE_COLUMNS if c != "source")
 _SELECT = ", ".join(f"e.{c}" for c in _SELECTED) + ", s.name"
 _CODED = tuple(i for i, c in enumerate(_SELECTED) if c in CODED_COLUMNS)
+# Events rows with their source's name (the FROM of every by-id read).
+_EVENTS_FROM = "FROM events e LEFT JOIN sources s ON s.id = e.source"
 _MESSAGE = _SELECTED.index("message")
 
 
@@ -40,7 +42,7 @@ def _from(q: CompiledQuery) -> tuple[str, list[object]]:
             [q.fts, *q.params],
         )
     return (
-        f"FROM events e LEFT JOIN sources s ON s.id = e.source WHERE ({q.where})",
+        f"{_EVENTS_FROM} WHERE ({q.where})",
         list(q.params),
     )
 
@@ -114,8 +116,7 @@ class StoreReader:
                 part = wanted[i:i + 500]
                 marks = ",".join("?" * len(part))
                 rows = self._run(
-                    f"SELECT {_SELECT} FROM events e LEFT JOIN sources s ON s.id = e.source"
-                    f" WHERE e.id IN ({marks}) ORDER BY e.id", list(part)
+                    f"SELECT {_SELECT} {_EVENTS_FROM} WHERE e.id IN ({marks}) ORDER BY e.id", list(part)
                 ).fetchall()
                 out.extend(self._event(r) for r in rows)
         return out
@@ -126,11 +127,11 @@ class StoreReader:
         fell behind knows how many it skipped)."""
         with self._lock:
             self._conn.blocks.clear()
-            top = self._conn.execute("SELECT max(id) FROM events").fetchone()[0] or 0
+            top = self._last_id()
             if top <= after_id:
                 return [], top
             rows = self._run(
-                f"SELECT {_SELECT} FROM events e LEFT JOIN sources s ON s.id = e.source"
+                f"SELECT {_SELECT} {_EVENTS_FROM}"
                 " WHERE e.id > ? AND e.id <= ? ORDER BY e.id DESC LIMIT ?",
                 [max(after_id, top - limit), top, limit],
             ).fetchall()
@@ -149,7 +150,7 @@ class StoreReader:
                 if row is None:
                     return []
                 where, params = " AND e.host = ?", [row[0]]
-            sql = (f"SELECT {_SELECT} FROM events e LEFT JOIN sources s ON s.id = e.source"
+            sql = (f"SELECT {_SELECT} {_EVENTS_FROM}"
                    f" WHERE e.id {{op}} ?{where} ORDER BY e.id {{order}} LIMIT ?")
             self._conn.blocks.clear()
             older = self._run(sql.format(op="<", order="DESC"), [event_id, *params, before]).fetchall()
@@ -162,7 +163,7 @@ class StoreReader:
         id > after_id (what logsource routing looks at), and the highest id
         read: callers keep the set and ask only for what is new."""
         with self._lock:
-            top = self._conn.execute("SELECT max(id) FROM events").fetchone()[0] or 0
+            top = self._last_id()
             if top <= after_id:
                 return set(), after_id
             web = self._conn.execute("SELECT id FROM terms WHERE value = 'http_request'").fetchone()
@@ -173,6 +174,14 @@ class StoreReader:
             ).fetchall()
             values = self._conn.terms.values
             return {(values[app], bool(w), bool(u)) for app, w, u in rows}, top
+
+    def last_event_id(self) -> int:
+        """The highest event id stored (0: none)."""
+        with self._lock:
+            return self._last_id()
+
+    def _last_id(self) -> int:
+        return int(self._conn.execute("SELECT max(id) FROM events").fetchone()[0] or 0)
 
     def run(self, query: Any) -> Any:
         """`query(conn)` on this reader's connection, serialised with its

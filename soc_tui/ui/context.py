@@ -25,7 +25,6 @@ from soc_tui.ui.feed import LiveFeed
 class UiOptions:
     bell: bool = True
     theme: str | None = None
-    mouse: bool = True
     backlog: int = 2000  # events already stored that the live stream starts with
 
 

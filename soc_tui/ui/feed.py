@@ -60,7 +60,7 @@ class LiveFeed:
     def start(self) -> LiveFeed:
         """Start polling from the newest event stored now (the Events screen
         reads the backlog it starts with itself)."""
-        top = self._top_event()
+        top = self.reader.last_event_id()
         self._last_id = top
         self._last_alert = self._top_alert()
         self._thread.start()
@@ -80,9 +80,6 @@ class LiveFeed:
         return out
 
     # -- the thread -------------------------------------------------------------
-
-    def _top_event(self) -> int:
-        return self.reader.events_after(1 << 62, 1)[1]
 
     def _top_alert(self) -> int:
         found = self.reader.alerts(limit=1, order="id")
@@ -106,7 +103,7 @@ class LiveFeed:
     def poll_once(self) -> None:
         """Read the events stored since the last poll into the buffer."""
         if not self.want_events:  # nobody shows them: only keep up
-            self._last_id = max(self._last_id, self._top_event())
+            self._last_id = max(self._last_id, self.reader.last_event_id())
             return
         events, top = self.reader.events_after(self._last_id, self.per_poll)
         if not events and top <= self._last_id:

@@ -29,7 +29,7 @@ from soc_tui.model import now_us
 from soc_tui.store import triage
 from soc_tui.store.alerts import StoredAlert
 from soc_tui.text import printable
-from soc_tui.ui.modals import CloseModal, IncidentModal, NoteModal, SuppressAnswer, SuppressModal, TextModal
+from soc_tui.ui.modals import CloseModal, NoteModal, SuppressAnswer, SuppressModal, TextModal
 from soc_tui.ui.screens.base import (SocScreen, Writes, ago, cell, cursor_key, fill_table, severity_text,
                                      status_text, ts_text)
 
@@ -171,19 +171,9 @@ class TriageActions(Writes):
         if not ids:
             self.notify("no alert here", severity="warning")  # type: ignore[attr-defined]
             return
-        app: Any = self.app  # type: ignore[attr-defined]
-        actor = app.ctx.analyst
-        self._pick_incident(ids, alerts[0].title, actor)
+        actor = self.app.ctx.analyst  # type: ignore[attr-defined]
 
-    @work(thread=True, group="load-incidents", exit_on_error=False)
-    def _pick_incident(self, ids: list[int], title: str, actor: str) -> None:
-        app: Any = self.app  # type: ignore[attr-defined]
-        incidents = [i for i in app.ctx.reader_call(lambda c: triage.list_incidents(c))
-                     if i.status != "closed"]
-
-        def done(choice: int | str | None) -> None:
-            if choice is None:
-                return
+        def done(choice: int | str) -> None:
             if isinstance(choice, str):
                 self._run_triage(f"incident created: {choice}",
                                  lambda c: triage.create_incident(c, choice, actor, alert_ids=ids))
@@ -191,7 +181,7 @@ class TriageActions(Writes):
                 self._run_triage(f"linked to incident #{choice}",
                                  lambda c: triage.link_alerts(c, choice, ids, actor))
 
-        app.call_from_thread(app.push_screen, IncidentModal(incidents, title), done)
+        self.choose_incident(alerts[0].title, done)
 
     def action_note(self) -> None:
         ids = self._ids_or_warn()

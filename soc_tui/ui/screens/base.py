@@ -98,6 +98,25 @@ class Writes:
               then: Callable[[], None] | None = None) -> None:
         self._write_worker(label, call, then)
 
+    def choose_incident(self, title: str, then: Callable[[int | str], None]) -> None:
+        """Ask which open incident (or a new one: its title, prefilled with
+        `title`); `then` gets an incident id or the new title."""
+        self._incidents_worker(title, then)
+
+    @work(thread=True, group="load-incidents", exit_on_error=False)
+    def _incidents_worker(self, title: str, then: Callable[[int | str], None]) -> None:
+        from soc_tui.store.triage import list_incidents
+        from soc_tui.ui.modals import IncidentModal
+
+        app: Any = self.app  # type: ignore[attr-defined]
+        incidents = [i for i in app.ctx.reader_call(list_incidents) if i.status != "closed"]
+
+        def done(choice: int | str | None) -> None:
+            if choice is not None:
+                then(choice)
+
+        app.call_from_thread(app.push_screen, IncidentModal(incidents, title), done)
+
     @work(thread=True, group="triage", exit_on_error=False)
     def _write_worker(self, label: str, call: Callable[[Any], Any],
                       then: Callable[[], None] | None) -> None:

@@ -27,7 +27,7 @@ from textual.widgets import Input, Static
 from soc_tui.store import triage
 from soc_tui.store.search import SearchError, compile_query
 from soc_tui.text import printable
-from soc_tui.ui.modals import IncidentModal, TextModal
+from soc_tui.ui.modals import TextModal
 from soc_tui.ui.screens.base import SocScreen, Writes, ts_text
 from soc_tui.ui.stream import EventStream
 
@@ -241,13 +241,9 @@ class EventsScreen(Writes, SocScreen):
 
     @work(thread=True, exclusive=True, group="search", exit_on_error=False)
     def _refill_live(self) -> None:
-        events, _top = self._newest()
+        """The newest stored events (the backlog the live view starts with)."""
+        events, _top = self.ctx.reader.events_after(0, self.ctx.options.backlog)
         self.app.call_from_thread(self._refilled, events)
-
-    def _newest(self) -> tuple[list[dict[str, Any]], int]:
-        reader = self.ctx.reader
-        top = reader.events_after(1 << 62, 1)[1]
-        return reader.events_after(max(0, top - self.ctx.options.backlog), self.ctx.options.backlog)
 
     def _refilled(self, events: list[dict[str, Any]]) -> None:
         if not self.query_text:  # plus what the tick brought meanwhile
@@ -336,17 +332,9 @@ class EventsScreen(Writes, SocScreen):
         ev = self.stream.selected_event
         if ev is None:
             return
-        self._pick(ev["id"])
+        event_id, actor = ev["id"], self.ctx.analyst
 
-    @work(thread=True, group="load-incidents", exit_on_error=False)
-    def _pick(self, event_id: int) -> None:
-        actor = self.ctx.analyst
-        incidents = [i for i in self.ctx.reader_call(lambda c: triage.list_incidents(c))
-                     if i.status != "closed"]
-
-        def done(choice: int | str | None) -> None:
-            if choice is None:
-                return
+        def done(choice: int | str) -> None:
             if isinstance(choice, str):
                 def call(c: Any) -> Any:
                     iid = triage.create_incident(c, choice, actor)
@@ -356,4 +344,4 @@ class EventsScreen(Writes, SocScreen):
                 self.write(f"event {event_id} pinned to incident #{choice}",
                             lambda c: triage.pin_events(c, choice, [event_id], actor))
 
-        self.app.call_from_thread(self.app.push_screen, IncidentModal(incidents), done)
+        self.choose_incident("", done)

@@ -270,15 +270,11 @@ class IncidentDetailScreen(Writes, Screen[None]):
 
     @work(thread=True, group="export", exit_on_error=False)
     def _export(self, path: str) -> None:
-        from soc_tui.report import incident_report, to_markdown
-        from soc_tui.store.chain import verify
+        from soc_tui.report import export_incident
 
         ctx = self.ctx
         try:
-            check = ctx.reader_call(lambda c: verify(c))
-            report = ctx.reader_call(
-                lambda c: incident_report(c, ctx.search_reader, self.incident_id, check.lines()))
-            text = to_markdown(report)
+            text = ctx.reader_call(lambda c: export_incident(c, ctx.search_reader, self.incident_id))
             with open(os.path.expanduser(path), "w", encoding="utf-8") as fh:
                 fh.write(text)
         except Exception as exc:  # noqa: BLE001 - one line for the analyst
