@@ -51,7 +51,8 @@ class LiveFeed:
         self._events: deque[dict[str, Any]] = deque(maxlen=capacity)
         self._skipped = 0
         self._alerts: list[StoredAlert] = []
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the buffer
+        self._poll_lock = threading.Lock()
         self._stop = threading.Event()
         self._last_id = 0
         self._last_alert = 0
@@ -101,7 +102,12 @@ class LiveFeed:
                     self.on_error(self.error)
 
     def poll_once(self) -> None:
-        """Read the events stored since the last poll into the buffer."""
+        """Read the events stored since the last poll into the buffer (one
+        poll at a time: two at once would both read from the same id)."""
+        with self._poll_lock:
+            self._poll()
+
+    def _poll(self) -> None:
         if not self.want_events:  # nobody shows them: only keep up
             self._last_id = max(self._last_id, self.reader.last_event_id())
             return
