@@ -33,6 +33,7 @@ from soc_tui.config import (
 )
 from soc_tui.child import tune_gc
 from soc_tui.model import us_to_iso
+from soc_tui.sources.base import SourceError, parse_spec
 from soc_tui.store.db import StoreError
 from soc_tui.store.search import SearchError
 from soc_tui.store.triage import TriageError
@@ -156,6 +157,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--format", choices=("table", "json", "csv"), default="table")
     cli_triage.add_alert_actions(asub, common)
     cli_triage.add_parsers(sub, common)
+
+    p = sub.add_parser("ssh-trust", parents=[common],
+                       help="show an SSH server's host key and add it to ~/.ssh/known_hosts")
+    p.add_argument("host", metavar="[USER@]HOST", help="host name or ~/.ssh/config alias")
+    p.add_argument("--port", type=int, help="port (default: from ~/.ssh/config, else 22)")
+    p.add_argument("--yes", action="store_true", help="add the key without asking")
     return parser
 
 
@@ -167,7 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         db = args.db or config.db or default_db_path()
         handler = cmd_tui if args.command is None else _COMMANDS[args.command]
         return handler(args, config, db)
-    except (UserError, ConfigError, StoreError) as exc:
+    except (UserError, ConfigError, StoreError, SourceError) as exc:
         print(f"soc-tui: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except SearchError as exc:
@@ -191,10 +198,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _expand(paths: list[str]) -> list[str]:
-    """Check every argument before anything is written; globs must match."""
+    """Check every argument before anything is written; globs must match.
+    Sources that are not local files (ssh://, journald://, -) pass as they are."""
     out: list[str] = []
+    other: list[str] = []
     for arg in paths:
-        if set("*?[") & set(arg):
+        kind = parse_spec(arg).kind
+        if kind in ("syslog+udp", "syslog+tcp"):
+            raise UserError(f"{arg}: a syslog receiver has no end; run it with `soc-tui collect`")
+        if kind not in ("file", "glob"):
+            other.append(arg)
+            continue
+        if kind == "glob":
             matches = sorted(p for p in glob.glob(arg) if os.path.isfile(p))
             if not matches:
                 raise UserError(f"no file matches {arg}")
@@ -211,7 +226,7 @@ def _expand(paths: list[str]) -> list[str]:
                 fh.read(1)
         except OSError as exc:
             raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
-    return list(dict.fromkeys(os.path.abspath(p) for p in out))
+    return list(dict.fromkeys([os.path.abspath(p) for p in out] + other))
 
 
 def cmd_ingest(args: argparse.Namespace, config: Config, db: str) -> int:
@@ -227,7 +242,7 @@ def cmd_ingest(args: argparse.Namespace, config: Config, db: str) -> int:
     pipeline = Pipeline(db, sources, follow=False,
                         on_commit=worker.offer if worker else None,
                         rule_paths=rule_dirs if worker else None)
-    total = sum(_size(p) for p in files)
+    total = sum(_size(p) for p in files if os.path.isfile(p))
     tune_gc()
     show = sys.stderr.isatty() and not args.no_progress
     start = time.monotonic()
@@ -386,25 +401,53 @@ def cmd_collect(args: argparse.Namespace, config: Config, db: str) -> int:
     pipeline = collector.pipeline
     handlers = {sig: signal.signal(sig, lambda *_: collector.request_stop())
                 for sig in (signal.SIGINT, signal.SIGTERM)}
+    said: dict[str, tuple[str, str | None]] = {}
     try:
         while not collector.wait(0.5):
-            pass
+            _say_health(collector.health(), said)
     finally:
         for sig, old in handlers.items():
             signal.signal(sig, old)
         stop_collector(collector)
     if collector.failure is not None:
         raise collector.failure
-    for err in pipeline.errors:
-        print(f"soc-tui: warning: {err}", file=sys.stderr)
+    health = collector.health()
+    for err in dict.fromkeys(pipeline.errors):
+        if err and all(said.get(h.name) != (h.state, err) for h in health):
+            print(f"soc-tui: warning: {err}", file=sys.stderr)
+    for h in health:
+        if h.dropped or h.refused:
+            print(f"soc-tui: {h.name}: {h.dropped:,} message(s) dropped under load, "
+                  f"{h.refused:,} refused (sender not in allow)", file=sys.stderr)
     print(f"collected {pipeline.events_written} events", file=sys.stderr)
+    if health and all(h.state == "error" for h in health):
+        return 1  # every source failed (each said why above)
     return 0
+
+
+def _say_health(health: list, said: dict[str, tuple[str, str | None]]) -> None:
+    """Tell a headless collector's log when a source goes wrong or recovers."""
+    for h in health:
+        now = (h.state, h.error)
+        before = said.get(h.name)
+        if before == now or h.state in ("starting", "lagging", "done"):
+            continue
+        if h.state in ("error", "reconnecting") and h.error:
+            print(f"soc-tui: warning: {h.error}" if h.state == "error"
+                  else f"soc-tui: {h.name}: reconnecting: {h.error}", file=sys.stderr, flush=True)
+        elif h.state == "running" and before is not None and before[0] in ("error", "reconnecting"):
+            print(f"soc-tui: {h.name}: running again", file=sys.stderr, flush=True)
+        said[h.name] = now
 
 
 def check_sources(sources: list[SourceConfig]) -> None:
     """Refuse sources that cannot work before anything starts."""
     for src in sources:
-        if not set("*?[") & set(src.spec):
+        kind = parse_spec(src.spec).kind
+        if kind == "stdin" and sys.stdin.isatty():
+            raise UserError("- reads lines from stdin, but stdin is a terminal: pipe logs in "
+                            "(e.g. ssh host tail -F /var/log/auth.log | soc-tui collect -)")
+        if kind == "file":
             parent = os.path.dirname(os.path.abspath(src.spec))
             if not os.path.isdir(parent):
                 raise UserError(f"directory not found for source {src.spec}")
@@ -834,7 +877,41 @@ def _alerts_csv(rows: list[tuple[dict[str, Any], list[str]]], out: Any) -> None:
         w.writerow(cells)
 
 
+def cmd_ssh_trust(args: argparse.Namespace, config: Config, db: str) -> int:
+    """Show a server's host key fingerprint; after confirmation, trust it."""
+    from soc_tui.sources.ssh import ConnectionDown, SshRefused, describe_key, host_key_status, trust_host
+
+    user, _, host = args.host.rpartition("@")
+    try:
+        status, key, rhost, rport = asyncio.run(host_key_status(host, args.port, user or None))
+    except (ConnectionDown, SshRefused) as exc:
+        raise UserError(str(exc)) from None
+    name = rhost if rport == 22 else f"[{rhost}]:{rport}"
+    print(f"{name} presents {describe_key(key)}")
+    if status == "trusted":
+        print("already trusted in ~/.ssh/known_hosts")
+        return 0
+    if status == "changed":
+        raise UserError(
+            f"{name}: HOST KEY CHANGED: ~/.ssh/known_hosts lists a different key for this host; "
+            "someone may be intercepting the connection. If the server was reinstalled, confirm the "
+            f"new key with its admin, remove the old one (ssh-keygen -R {rhost}) and run this again"
+        )
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise UserError("not a terminal: compare the fingerprint with the server's, then add --yes")
+        answer = input("Compare it with the server's (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub). "
+                       "Trust this key? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("not trusted")
+            return 1
+    path = trust_host(key, rhost, rport)
+    print(f"added {name} to {path}")
+    return 0
+
+
 _COMMANDS = {
+    "ssh-trust": cmd_ssh_trust,
     "ingest": cmd_ingest, "search": cmd_search, "collect": cmd_collect, "demo": cmd_demo,
     "rules": cmd_rules, "alerts": cmd_alerts, **cli_triage.COMMANDS,
 }

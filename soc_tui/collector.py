@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from soc_tui.config import Retention, SourceConfig
-from soc_tui.pipeline import Pipeline, SourceHealth
+from soc_tui.pipeline import Pipeline
+from soc_tui.sources.base import SourceHealth
 
 
 @dataclass
@@ -116,9 +117,7 @@ class Collector:
 
     def health(self) -> list[SourceHealth]:
         """A snapshot of every source's counters (copied: the pipeline keeps writing)."""
-        return [SourceHealth(h.name, h.state, h.lines, h.events, h.unparsed, h.bytes_read,
-                             h.bytes_behind, h.gaps, h.last_event_ts, h.error, h.rate)
-                for h in list(self.pipeline.health.values())]
+        return [h.snapshot() for h in list(self.pipeline.health.values())]
 
     def rule_status(self) -> RuleStatus | None:
         w = self.worker

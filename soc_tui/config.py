@@ -12,6 +12,10 @@ Example:
       - path: /var/log/nginx/*.log
         host: web-01
         tz: Europe/Berlin
+      - ssh://admin@db-01/var/log/auth.log
+      - path: syslog+udp://0.0.0.0:5514
+        allow: [10.0.0.0/8, 192.0.2.7]
+      - journald://
     rules: [/etc/soc-tui/rules]
     retention: {days: 90, max_db_mb: 2048}
 """
@@ -25,6 +29,8 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
+
+from soc_tui.sources.base import SourceError, parse_allow, parse_spec
 
 FORMATS = ("auto", "syslog", "access", "json", "journald")
 
@@ -40,6 +46,7 @@ class SourceConfig:
     tz: str | None = None
     year: int | None = None
     format: str = "auto"
+    allow: list[str] | None = None  # syslog receivers: sender CIDRs accepted
 
 
 @dataclass
@@ -129,7 +136,7 @@ def _build(data: dict[str, Any], path: str) -> Config:
             continue
         if not isinstance(item, dict) or "path" not in item:
             raise ConfigError(f"{where} must be a path or a mapping with 'path'")
-        extra = set(item) - {"path", "host", "tz", "year", "format"}
+        extra = set(item) - {"path", "host", "tz", "year", "format", "allow"}
         if extra:
             raise ConfigError(f"{where}: unknown key(s): {', '.join(sorted(map(str, extra)))}")
         fmt = item.get("format", "auto")
@@ -139,8 +146,20 @@ def _build(data: dict[str, Any], path: str) -> Config:
         if year is not None and not isinstance(year, int):
             raise ConfigError(f"{where}: year must be a number")
         check_tz(item.get("tz"), where)
+        allow = item.get("allow")
+        try:
+            spec = parse_spec(str(item["path"]))
+            if allow is not None:
+                if not isinstance(allow, list):
+                    raise SourceError(f"{item['path']}: allow must be a list of addresses or CIDRs")
+                if not spec.kind.startswith("syslog"):
+                    raise SourceError(f"{item['path']}: allow applies to syslog receivers only")
+                parse_allow([str(a) for a in allow], str(item["path"]))
+        except SourceError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
         cfg.sources.append(
-            SourceConfig(str(item["path"]), item.get("host"), item.get("tz"), year, fmt)
+            SourceConfig(str(item["path"]), item.get("host"), item.get("tz"), year, fmt,
+                         [str(a) for a in allow] if allow is not None else None)
         )
     rules = data.get("rules") or []
     if not isinstance(rules, list) or not all(isinstance(r, str) for r in rules):

@@ -39,6 +39,7 @@ import threading
 from collections import deque
 from concurrent.futures import Future
 from multiprocessing.connection import Connection
+from typing import Any
 
 from soc_tui.child import spawn, tune_gc
 from soc_tui.model import Event
@@ -51,16 +52,30 @@ def parse_rows(
     lines: list[tuple[str, int]],
     now: int,
     matcher: Matcher | None = None,
+    meta: list[dict[str, Any]] | None = None,
 ) -> Rows:
     """Parse one chunk's (text, flags) lines of `source` into rows, in order;
-    with a matcher, the rows also carry the detection rules each matches."""
+    with a matcher, the rows also carry the detection rules each matches.
+    `meta` (one dict per line, see `Chunk.meta`) is merged into each event's
+    extra; a "sender" in it is also the event's host when the line names none."""
     parse = parser.parse
-    events = (parse(text, flags, now) for text, flags in lines)
+    if meta is None:
+        events = (parse(text, flags, now) for text, flags in lines)
+    else:
+        events = (_with_meta(parse(text, flags, now), m) for (text, flags), m in zip(lines, meta))
     if matcher is None:
         return build_rows(source, events)
     rows = build_rows(source, events, matcher.match)
     rows.rules_digest = matcher.digest
     return rows
+
+
+def _with_meta(ev: Event, meta: dict[str, Any]) -> Event:
+    if meta:
+        ev.extra = {**ev.extra, **meta} if ev.extra else dict(meta)
+        if ev.host is None and meta.get("sender"):
+            ev.host = str(meta["sender"])
+    return ev
 
 
 class Matcher:

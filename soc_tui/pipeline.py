@@ -24,18 +24,31 @@ import os
 import time
 from collections import deque
 from concurrent.futures import Future
-from dataclasses import dataclass, field
-from typing import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
 
 from soc_tui.config import SourceConfig
 from soc_tui.model import Checkpoint, Gap, now_us
 from soc_tui.parse import LineParser
 from soc_tui.parse_worker import ParseWorker, WorkerError, parse_rows
+from soc_tui.sources.base import (
+    Backoff,
+    ConnectionDown,
+    SourceError,
+    SourceHealth,
+    SourceSpec,
+    StreamSource,
+    parse_allow,
+    parse_spec,
+    SshRefused,
+    sleep_or_stop,
+)
 from soc_tui.sources.tail import Chunk, FileFollower, is_rotated_name
 from soc_tui.store.events import Batch, EventWriter, Rows
 from soc_tui.store.reader import StoreReader
 
-GLOB_CHARS = set("*?[")
+if TYPE_CHECKING:
+    from soc_tui.sources.ssh import SshHost
 
 BATCH_SIZE = 5000  # events per transaction (a batch closes once it has this many)
 # Bytes per read step: one chunk, one checkpoint; ~5,200 auth.log lines, about
@@ -50,39 +63,13 @@ QUEUE_CHUNKS = 4
 WORKER_BACKLOG = 8 << 20
 
 
-@dataclass
-class SourceHealth:
-    """Live counters for one source, read by the CLI progress bar and the TUI."""
-
-    name: str
-    state: str = "starting"  # starting, running, lagging, reconnecting, error, done
-    lines: int = 0
-    events: int = 0
-    unparsed: int = 0
-    bytes_read: int = 0
-    bytes_behind: int = 0
-    gaps: int = 0
-    last_event_ts: int | None = None
-    error: str | None = None
-    rate: float = 0.0  # events/s over the last few seconds
-    _window: list[tuple[float, int]] = field(default_factory=list, repr=False)
-
-    def note(self, n: int) -> None:
-        now = time.monotonic()
-        self._window.append((now, n))
-        while self._window and now - self._window[0][0] > 5.0:
-            self._window.pop(0)
-        span = max(1.0, now - self._window[0][0]) if self._window else 1.0
-        self.rate = sum(k for _, k in self._window) / span
-
-
 @dataclass(slots=True)
 class _Parsed:
     """One chunk, parsed: its rows and what the batch needs of the chunk."""
 
     source: str
     rows: Rows
-    checkpoint: Checkpoint
+    checkpoint: Checkpoint | None
     gaps: list[Gap]
     nlines: int
     nbytes: int
@@ -109,7 +96,8 @@ class BatchBuilder:
         if item.rows.count:
             batch.parts.append(item.rows)
             self.events += item.rows.count
-        batch.add_checkpoint(item.source, item.checkpoint)
+        if item.checkpoint is not None:
+            batch.add_checkpoint(item.source, item.checkpoint)
         batch.gaps.extend(item.gaps)
         batch.lines[item.source] = batch.lines.get(item.source, 0) + item.nlines
         batch.bytes[item.source] = batch.bytes.get(item.source, 0) + item.nbytes
@@ -168,11 +156,15 @@ class Pipeline:
         self._worker: ParseWorker | None = None
         self._worker_failed = False
         self._worker_lock: asyncio.Lock | None = None
+        self._ssh: dict[tuple[str | None, str, int | None], SshHost] = {}
+        # The newest checkpoint queued per key: where a reconnect goes on from.
+        self._emitted: dict[str, Checkpoint] = {}
 
     # -- running --------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
-        """Run until `stop` is set (follow mode) or every file is read (backfill)."""
+        """Run until `stop` is set or every source has ended (backfill: every
+        file read; stdin at its end; in follow mode files never end)."""
         self._stop = stop or asyncio.Event()
         self._queue = asyncio.Queue(maxsize=QUEUE_CHUNKS)
         self._worker_lock = asyncio.Lock()
@@ -183,7 +175,14 @@ class Pipeline:
             tasks = [asyncio.create_task(self._run_source(src)) for src in self.sources]
             if self.follow:
                 stopper = asyncio.create_task(self._stop.wait())
-                await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
+                pending = set(tasks)
+                while pending and not self._stop.is_set():
+                    done, pending = await asyncio.wait(
+                        pending | {stopper}, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    pending.discard(stopper)
+                    if any(t is not stopper and t.exception() is not None for t in done):
+                        break  # gather below raises it
                 self._stop.set()
                 stopper.cancel()
             await asyncio.gather(*tasks, return_exceptions=False)
@@ -194,41 +193,93 @@ class Pipeline:
                 await asyncio.to_thread(self._writer.close)
             finally:
                 self._reader.close()
+                for host in self._ssh.values():
+                    await host.close()
                 if self._worker is not None:
                     await asyncio.to_thread(self._worker.close)
 
     async def _run_source(self, src: SourceConfig) -> None:
-        if GLOB_CHARS & set(src.spec):
-            await self._run_glob(src)
+        spec = parse_spec(src.spec)
+        if spec.kind == "file":
+            await self._run_file(os.path.abspath(spec.path), src)
+        elif spec.kind == "glob":
+            await self._run_glob(src, spec)
+        elif spec.kind == "ssh":
+            if spec.remote_glob:
+                await self._run_glob(src, spec)
+            else:
+                await self._run_remote(spec.path, src, spec)
         else:
-            await self._run_file(os.path.abspath(src.spec), src)
+            await self._run_stream(src, self._make_stream(spec, src))
 
-    async def _run_glob(self, src: SourceConfig) -> None:
-        pattern = src.spec
+    def _ssh_host(self, spec: SourceSpec) -> SshHost:
+        """One connection per [user@]host[:port], shared by its sources."""
+        from soc_tui.sources.ssh import SshHost  # asyncssh takes ~0.3 s to import
+
+        host = SshHost.for_spec(spec)
+        return self._ssh.setdefault(host.key, host)
+
+    def _make_stream(self, spec: SourceSpec, src: SourceConfig) -> StreamSource:
+        if spec.kind in ("syslog+udp", "syslog+tcp"):
+            from soc_tui.sources.syslog_rx import SyslogSource
+
+            return SyslogSource(spec, parse_allow(src.allow, src.spec))
+        if spec.kind in ("journald", "journald+ssh"):
+            from soc_tui.sources.journald import JournaldSource
+
+            runner = self._ssh_host(spec).runner if spec.kind == "journald+ssh" else None
+            return JournaldSource(spec, follow=self.follow, runner=runner)
+        if spec.kind == "stdin":
+            from soc_tui.sources.stdin import StdinSource
+
+            return StdinSource()
+        raise SourceError(f"{spec.spec}: no reader for sources of type {spec.kind}")
+
+    async def _run_glob(self, src: SourceConfig, spec: SourceSpec) -> None:
         assert self._stop is not None
+        host = self._ssh_host(spec) if spec.kind == "ssh" else None
         running: dict[str, asyncio.Task[None]] = {}
         while True:
-            matches = sorted(
-                os.path.abspath(p) for p in globmod.glob(pattern) if os.path.isfile(p)
-            )
+            if host is None:
+                matches = sorted(
+                    os.path.abspath(p) for p in globmod.glob(spec.path) if os.path.isfile(p)
+                )
+            else:
+                try:
+                    matches = await host.glob(spec.path)
+                except (ConnectionDown, SshRefused, OSError) as exc:
+                    # Shown on the files' own health once they run; until then here.
+                    health = self.health.setdefault(spec.spec, SourceHealth(spec.spec))
+                    health.state = "error" if isinstance(exc, SshRefused) else "reconnecting"
+                    health.error = str(exc)
+                    matches = list(running)
+                else:
+                    self.health.pop(spec.spec, None)
             names = set(matches)
             for path in matches:
                 if path in running or is_rotated_name(path, names):
                     continue
-                if self.follow and path.endswith(".gz") and path in self.health:
+                if self.follow and path.endswith(".gz") and self._key(spec, path) in self.health:
                     continue
-                running[path] = asyncio.create_task(self._run_file(path, src))
+                if host is None:
+                    running[path] = asyncio.create_task(self._run_file(path, src))
+                else:
+                    running[path] = asyncio.create_task(self._run_remote(path, src, spec))
             if not self.follow:
                 break
-            try:
-                await asyncio.wait_for(self._stop.wait(), self.glob_interval)
+            if await sleep_or_stop(self._stop, self.glob_interval):
                 break
-            except asyncio.TimeoutError:
-                pass
         await asyncio.gather(*running.values())
 
+    @staticmethod
+    def _key(spec: SourceSpec, path: str) -> str:
+        """The name a file goes by: its path, or ssh://[user@]host[:port]/path."""
+        if spec.kind != "ssh":
+            return path
+        return spec.spec[: spec.spec.index("/", len("ssh://"))] + path
+
     async def _run_file(self, path: str, src: SourceConfig) -> None:
-        assert self._stop is not None and self._queue is not None and self._reader is not None
+        assert self._stop is not None and self._reader is not None
         health = self.health.setdefault(path, SourceHealth(path))
         reader = self._reader
         checkpoint = await asyncio.to_thread(reader.checkpoint, path)
@@ -241,54 +292,8 @@ class Pipeline:
             find_inode=reader.checkpoints_for_inode,
         )
         parser = LineParser(fmt=src.format, source_id=path, host=src.host, year=src.year, tz=src.tz)
-        health.state = "running"
-        worker: ParseWorker | None = None
-        # Chunks the worker is parsing, oldest first: results are queued in this order.
-        inflight: deque[tuple[Chunk, int, asyncio.Future[Rows]]] = deque()
-        full_reads = 0
         try:
-            while True:
-                if worker is None:
-                    parsed = await asyncio.to_thread(self._read_and_parse, follower, parser)
-                    for item in parsed:
-                        await self._put(health, item)
-                    got = bool(parsed)
-                    nbytes = sum(item.nbytes for item in parsed)
-                else:
-                    sent = await asyncio.to_thread(self._read_and_submit, follower, parser, worker)
-                    for chunk, now, fut in sent:
-                        inflight.append((chunk, now, asyncio.wrap_future(fut)))
-                    # While reading on, leave the newest chunk with the worker.
-                    keep = 1 if sent and not follower.done and not self._stop.is_set() else 0
-                    while len(inflight) > keep:
-                        await self._put(health, await self._result(inflight.popleft(), parser))
-                    if self._worker_failed:  # parse the rest here, in order
-                        while inflight:
-                            await self._put(health, await self._result(inflight.popleft(), parser))
-                        worker = None
-                    got = bool(sent)
-                    nbytes = 0
-                if follower.done:
-                    health.state = "done"
-                    return
-                if got:
-                    health.bytes_behind = follower.bytes_behind()
-                    health.state = "lagging" if health.bytes_behind > (1 << 20) else "running"
-                    if worker is None and self.worker_backlog is not None:
-                        # Backlog: bytes on disk not read yet, or (compressed files)
-                        # bytes read in a row without catching up.
-                        full_reads = full_reads + 1 if nbytes >= self.read_bytes else 0
-                        backlog = max(health.bytes_behind, full_reads * self.read_bytes)
-                        if backlog >= self.worker_backlog:
-                            worker = await self._get_worker()
-                    if not self._stop.is_set():
-                        continue
-                if self._stop.is_set():
-                    return
-                try:
-                    await asyncio.wait_for(self._stop.wait(), self.poll_interval)
-                except asyncio.TimeoutError:
-                    pass
+            await self._tail(follower, parser, health)
         except OSError as exc:
             health.state = "error"
             health.error = f"{path}: {exc.strerror or exc}"
@@ -298,9 +303,151 @@ class Pipeline:
         finally:
             follower.close()
 
+    async def _run_remote(self, path: str, src: SourceConfig, spec: SourceSpec) -> None:
+        """Tail a remote file; on a dropped connection reconnect with backoff and
+        go on from the last checkpoint emitted (its chunks are queued to commit
+        in order, so nothing is read twice or skipped)."""
+        assert self._stop is not None and self._reader is not None
+        key = self._key(spec, path)
+        host = self._ssh_host(spec)
+        health = self.health.setdefault(key, SourceHealth(key))
+        checkpoint = await asyncio.to_thread(self._reader.checkpoint, key)
+        parser = LineParser(fmt=src.format, source_id=key, host=src.host or spec.host,
+                            year=src.year, tz=src.tz)
+        from soc_tui.sources.ssh import RemoteFs
+
+        fs = RemoteFs(host, asyncio.get_running_loop())
+        backoff = Backoff(cap=30.0)
+        reported = None
+        while not self._stop.is_set():
+            follower: FileFollower | None = None
+            try:
+                await host.connect()
+                follower = FileFollower(
+                    path, self._emitted.get(key, checkpoint), follow=self.follow, grace=self.grace,
+                    read_bytes=self.read_bytes, fs=fs, key=key,
+                )
+                await self._tail(follower, parser, health, on_progress=backoff.reset, use_worker=False)
+                return
+            except ConnectionDown as exc:
+                health.state, health.error, delay = "reconnecting", str(exc), backoff.next()
+            except SshRefused as exc:
+                health.state, health.error, delay = "error", str(exc), 60.0
+            except PermissionError:
+                health.state, delay = "error", 60.0
+                health.error = (
+                    f"{key}: permission denied reading {path} as {host.user or 'the SSH user'}: add that "
+                    "user to the group that owns the file (Debian's auth.log is root:adm 0640: "
+                    "sudo usermod -aG adm USER, then log in again)"
+                )
+            except OSError as exc:
+                health.state, delay = "error", backoff.next()
+                health.error = f"{key}: {exc.strerror or exc}"
+            finally:
+                if follower is not None:
+                    await asyncio.to_thread(follower.close)
+            if health.error != reported:
+                reported = health.error
+                self.errors.append(health.error or "")
+            if not self.follow:
+                raise SourceError(health.error or f"{key}: failed")
+            if await sleep_or_stop(self._stop, delay):
+                return
+
+    async def _run_stream(self, src: SourceConfig, stream: StreamSource) -> None:
+        """Run a source that produces its own chunks (syslog, journald, stdin)."""
+        assert self._stop is not None and self._reader is not None
+        key = stream.key
+        health = self.health.setdefault(key, SourceHealth(key))
+        stream.checkpoint = await asyncio.to_thread(self._reader.checkpoint, key)
+        fmt = stream.fmt if src.format == "auto" else src.format
+        parser = LineParser(fmt=fmt, source_id=key, host=src.host, year=src.year, tz=src.tz)
+
+        async def emit(chunk: Chunk) -> None:
+            rows = await asyncio.to_thread(
+                parse_rows, parser, chunk.source, chunk.lines, now_us(), None, chunk.meta
+            )
+            await self._put(health, parsed_chunk(chunk, rows))
+
+        try:
+            await stream.run(emit, health, self._stop)
+        except (OSError, SourceError, ConnectionDown, SshRefused) as exc:
+            health.state = "error"
+            health.error = f"{key}: {exc.strerror if isinstance(exc, OSError) and exc.strerror else exc}"
+            self.errors.append(health.error)
+            if not self.follow:
+                raise
+            return
+        if health.state != "error":
+            health.state = "done" if not self._stop.is_set() else health.state
+
+    async def _tail(
+        self,
+        follower: FileFollower,
+        parser: LineParser,
+        health: SourceHealth,
+        *,
+        on_progress: Callable[[], None] | None = None,
+        use_worker: bool = True,
+    ) -> None:
+        """Read a followed file until it is done (backfill) or `stop` is set."""
+        assert self._stop is not None
+        health.state = "running"
+        health.error = None
+        worker: ParseWorker | None = None
+        # Chunks the worker is parsing, oldest first: results are queued in this order.
+        inflight: deque[tuple[Chunk, int, asyncio.Future[Rows]]] = deque()
+        full_reads = 0
+        while True:
+            if worker is None:
+                parsed, behind = await asyncio.to_thread(self._read_and_parse, follower, parser)
+                for item in parsed:
+                    await self._put(health, item)
+                got = bool(parsed)
+                nbytes = sum(item.nbytes for item in parsed)
+            else:
+                sent, behind = await asyncio.to_thread(self._read_and_submit, follower, parser, worker)
+                for chunk, now, fut in sent:
+                    inflight.append((chunk, now, asyncio.wrap_future(fut)))
+                # While reading on, leave the newest chunk with the worker.
+                keep = 1 if sent and not follower.done and not self._stop.is_set() else 0
+                while len(inflight) > keep:
+                    await self._put(health, await self._result(inflight.popleft(), parser))
+                if self._worker_failed:  # parse the rest here, in order
+                    while inflight:
+                        await self._put(health, await self._result(inflight.popleft(), parser))
+                    worker = None
+                got = bool(sent)
+                nbytes = 0
+            if on_progress is not None:
+                on_progress()
+            if health.state != "running" and health.state != "lagging":
+                health.state, health.error = "running", None
+            if follower.done:
+                health.state = "done"
+                return
+            if got:
+                health.bytes_behind = behind
+                health.state = "lagging" if behind > (1 << 20) else "running"
+                if worker is None and use_worker and self.worker_backlog is not None:
+                    # Backlog: bytes on disk not read yet, or (compressed files)
+                    # bytes read in a row without catching up.
+                    full_reads = full_reads + 1 if nbytes >= self.read_bytes else 0
+                    backlog = max(behind, full_reads * self.read_bytes)
+                    if backlog >= self.worker_backlog:
+                        worker = await self._get_worker()
+                if not self._stop.is_set():
+                    continue
+            if self._stop.is_set():
+                return
+            if await sleep_or_stop(self._stop, self.poll_interval):
+                return
+
     async def _put(self, health: SourceHealth, item: _Parsed) -> None:
         assert self._queue is not None
         await self._queue.put(item)
+        if item.checkpoint is not None:
+            self._emitted[item.checkpoint.key] = item.checkpoint
         self._count(health, item)
 
     async def _get_worker(self) -> ParseWorker | None:
@@ -326,17 +473,20 @@ class Pipeline:
         return parsed_chunk(chunk, rows)
 
     @staticmethod
-    def _read_and_parse(follower: FileFollower, parser: LineParser) -> list[_Parsed]:
+    def _read_and_parse(follower: FileFollower, parser: LineParser) -> tuple[list[_Parsed], int]:
+        """One read step, parsed; and the bytes still behind (all file work,
+        local or remote, happens here, off the event loop)."""
         now = now_us()
-        return [
+        parsed = [
             parsed_chunk(chunk, parse_rows(parser, chunk.source, chunk.lines, now))
             for chunk in follower.poll()
         ]
+        return parsed, (follower.bytes_behind() if parsed else 0)
 
     @staticmethod
     def _read_and_submit(
         follower: FileFollower, parser: LineParser, worker: ParseWorker
-    ) -> list[tuple[Chunk, int, Future[Rows]]]:
+    ) -> tuple[list[tuple[Chunk, int, Future[Rows]]], int]:
         """Read a step and hand its chunks to the worker (blocks while it is busy)."""
         now = now_us()
         out = []
@@ -347,7 +497,7 @@ class Pipeline:
                 fut = Future()
                 fut.set_result(Rows(chunk.source, []))
             out.append((chunk, now, fut))
-        return out
+        return out, (follower.bytes_behind() if out else 0)
 
     def _count(self, health: SourceHealth, item: _Parsed) -> None:
         rows = item.rows

@@ -39,8 +39,8 @@ import os
 import re
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import BinaryIO, Callable
+from pathlib import Path, PurePosixPath
+from typing import Any, BinaryIO, Callable, NamedTuple
 
 from soc_tui.model import FLAG_TRUNCATED, Checkpoint, Gap
 
@@ -51,13 +51,16 @@ READ_BYTES = 1 << 20
 
 @dataclass(slots=True)
 class Chunk:
-    """Lines read in one step and the checkpoint that stands after them."""
+    """Lines read in one step and the checkpoint that stands after them (None
+    for a source that cannot resume, like a syslog receiver or stdin)."""
 
     source: str
     lines: list[tuple[str, int]]  # (text, flags)
     nbytes: int
-    checkpoint: Checkpoint
+    checkpoint: Checkpoint | None
     gaps: list[Gap] = field(default_factory=list)
+    # One dict per line merged into its event's `extra` (the syslog sender), or None.
+    meta: list[dict[str, Any]] | None = None
 
 
 def fingerprint(fh: BinaryIO, length: int = FP_BYTES) -> tuple[str, int]:
@@ -67,18 +70,51 @@ def fingerprint(fh: BinaryIO, length: int = FP_BYTES) -> tuple[str, int]:
     return hashlib.sha256(head).hexdigest(), len(head)
 
 
-def _open(path: str) -> BinaryIO:
-    if path.endswith(".gz"):
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    return open(path, "rb")  # noqa: SIM115 - kept open while following
+class Stat(NamedTuple):
+    """What the state machine needs of a stat: identity, size and age."""
+
+    st_dev: int
+    st_ino: int
+    st_size: int
+    st_mtime_ns: int
 
 
-def _matches(path: str, cp: Checkpoint) -> bool:
+class LocalFs:
+    """The file operations the state machine uses, on the local filesystem.
+
+    Another implementation (`soc_tui.sources.ssh.RemoteFs`) serves remote
+    files with the same methods: open (gzip-decompressing `.gz`), stat,
+    fstat of an open handle, listdir. Errors are OSError subclasses
+    (FileNotFoundError, PermissionError); anything else (a dropped connection)
+    propagates out of `FileFollower.poll` and the caller starts over from the
+    last checkpoint it emitted.
+    """
+
+    def open(self, path: str) -> BinaryIO:
+        if path.endswith(".gz"):
+            return gzip.open(path, "rb")  # type: ignore[return-value]
+        return open(path, "rb")  # noqa: SIM115 - kept open while following
+
+    def stat(self, path: str) -> Stat | os.stat_result:
+        return os.stat(path)
+
+    def fstat(self, fh: BinaryIO) -> Stat | os.stat_result:
+        return os.fstat(fh.fileno())
+
+    def listdir(self, path: str) -> list[str]:
+        return os.listdir(path)
+
+
+LOCAL = LocalFs()
+StatLike = Stat | os.stat_result
+
+
+def _matches(path: str, cp: Checkpoint, fs: LocalFs = LOCAL) -> bool:
     """Does the file at `path` start with the bytes the checkpoint fingerprinted?"""
     if cp.fp_hash is None:
         return False
     try:
-        with _open(path) as fh:
+        with fs.open(path) as fh:
             digest, n = fingerprint(fh, cp.fp_len)
     except (OSError, EOFError, gzip.BadGzipFile):
         return False
@@ -88,11 +124,11 @@ def _matches(path: str, cp: Checkpoint) -> bool:
 _ROTATED_SUFFIX = re.compile(r"^[.-](\d+|\d{8}(\d{2})?|\d{4}-\d{2}-\d{2})(\.gz)?$")
 
 
-def rotated_siblings(path: str) -> list[str]:
+def rotated_siblings(path: str, fs: LocalFs = LOCAL) -> list[str]:
     """Files next to `path` named like its rotations (`.1`, `.2.gz`, `-20261126`)."""
-    p = Path(path)
+    p = PurePosixPath(path) if fs is not LOCAL else Path(path)
     try:
-        names = os.listdir(p.parent)
+        names = fs.listdir(str(p.parent))
     except OSError:
         return []
     out = []
@@ -107,23 +143,23 @@ def _rotation_number(path: str, base: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def _snapshot(path: str) -> list[tuple[str, os.stat_result]]:
+def _snapshot(path: str, fs: LocalFs) -> list[tuple[str, StatLike]]:
     entries = []
-    for s in rotated_siblings(path):
+    for s in rotated_siblings(path, fs):
         try:
-            entries.append((s, os.stat(s)))
+            entries.append((s, fs.stat(s)))
         except OSError:
             continue
     return entries
 
 
-def _same(a: list[tuple[str, os.stat_result]], b: list[tuple[str, os.stat_result]]) -> bool:
+def _same(a: list[tuple[str, StatLike]], b: list[tuple[str, StatLike]]) -> bool:
     return sorted((n, st.st_dev, st.st_ino) for n, st in a) == sorted(
         (n, st.st_dev, st.st_ino) for n, st in b
     )
 
 
-def rotated_in_order(path: str) -> list[tuple[str, os.stat_result]]:
+def rotated_in_order(path: str, fs: LocalFs = LOCAL) -> list[tuple[str, StatLike]]:
     """Rotated siblings of `path`, oldest first, with their stat.
 
     Numbered rotations (`.1` newest) are ordered by number, which stays exact
@@ -132,9 +168,9 @@ def rotated_in_order(path: str) -> list[tuple[str, os.stat_result]]:
     shifting `.1` to `.2` meanwhile cannot hide a file or show one twice.
     """
     base = os.path.basename(path)
-    entries = _snapshot(path)
+    entries = _snapshot(path, fs)
     for _ in range(50):
-        again = _snapshot(path)
+        again = _snapshot(path, fs)
         if _same(entries, again):
             break
         entries = again
@@ -153,20 +189,79 @@ def is_rotated_name(name: str, others: set[str]) -> bool:
     return False
 
 
-class _Reader:
-    """One open file: byte positions and the line splitter."""
+class LineSplitter:
+    """Bytes in, complete lines out, with the byte position after the last one.
 
-    def __init__(self, path: str, fh: BinaryIO, offset: int, compressed: bool) -> None:
+    A line longer than MAX_LINE bytes keeps its first MAX_LINE bytes and is
+    flagged truncated; the rest of it is skipped. Decoding is UTF-8 with
+    replacement characters. Used by every reader of byte streams (files, stdin).
+    """
+
+    def __init__(self, offset: int = 0) -> None:
+        self.pos = offset  # after the last emitted line
+        self.read_pos = offset  # bytes consumed
+        self.buf = b""  # stream[pos:read_pos] while not skipping
+        self.long_head: bytes | None = None  # first MAX_LINE bytes of an over-long line
+
+    def feed(self, data: bytes, out: list[tuple[str, int]]) -> None:
+        """Append the complete lines in `data` (after what came before) to `out`."""
+        n = len(data)
+        if self.long_head is not None:
+            i = data.find(b"\n")
+            if i < 0:
+                self.read_pos += n
+                return
+            self.read_pos += i + 1
+            self.pos = self.read_pos
+            out.append((_decode(self.long_head), FLAG_TRUNCATED))
+            self.long_head = None
+            data = data[i + 1 :]
+            n = len(data)
+        buf = self.buf + data if self.buf else data
+        self.read_pos += n
+        last = buf.rfind(b"\n")
+        if last >= 0:
+            text = buf[: last + 1].decode("utf-8", "replace")
+            for line in text.split("\n")[:-1]:
+                if len(line) > MAX_LINE // 4:
+                    encoded = line.encode("utf-8", "surrogateescape")
+                    if len(encoded) > MAX_LINE:
+                        out.append((_decode(encoded[:MAX_LINE]), FLAG_TRUNCATED))
+                        continue
+                out.append((line, 0))
+            rest = buf[last + 1 :]
+        else:
+            rest = buf
+        self.pos = self.read_pos - len(rest)
+        if len(rest) > MAX_LINE:
+            self.long_head = rest[:MAX_LINE]
+            self.buf = b""
+        else:
+            self.buf = rest
+
+    def flush_partial(self, out: list[tuple[str, int]]) -> None:
+        """At the end of a stream nobody writes to any more: emit the last partial line."""
+        if self.long_head is not None:
+            out.append((_decode(self.long_head), FLAG_TRUNCATED))
+            self.long_head = None
+        elif self.buf:
+            out.append((_decode(self.buf), 0))
+            self.buf = b""
+        self.pos = self.read_pos
+
+
+class _Reader(LineSplitter):
+    """One open file: its identity, fingerprint and the line splitter."""
+
+    def __init__(self, path: str, fh: BinaryIO, offset: int, compressed: bool, fs: LocalFs = LOCAL) -> None:
+        super().__init__(offset)
         self.path = path
         self.fh = fh
+        self.fs = fs
         self.compressed = compressed
-        st = os.fstat(fh.fileno())
+        st = fs.fstat(fh)
         self.dev, self.ino = st.st_dev, st.st_ino
         self.fp_hash, self.fp_len = fingerprint(fh)
-        self.pos = offset  # after the last emitted line
-        self.read_pos = offset  # bytes consumed from the file
-        self.buf = b""  # file[pos:read_pos] while not skipping
-        self.long_head: bytes | None = None  # first MAX_LINE bytes of an over-long line
         fh.seek(offset)
 
     def close(self) -> None:
@@ -178,7 +273,10 @@ class _Reader:
     def size(self) -> int:
         if self.compressed:
             return -1
-        return os.fstat(self.fh.fileno()).st_size
+        return self.fs.fstat(self.fh).st_size
+
+    def stat(self) -> StatLike:
+        return self.fs.fstat(self.fh)
 
     def refresh_fingerprint(self) -> None:
         """Extend the fingerprint while the file is shorter than FP_BYTES."""
@@ -217,53 +315,8 @@ class _Reader:
         data = self.fh.read(budget)
         if not data:
             return 0
-        self._feed(data, out)
+        self.feed(data, out)
         return len(data)
-
-    def _feed(self, data: bytes, out: list[tuple[str, int]]) -> None:
-        n = len(data)
-        if self.long_head is not None:
-            i = data.find(b"\n")
-            if i < 0:
-                self.read_pos += n
-                return
-            self.read_pos += i + 1
-            self.pos = self.read_pos
-            out.append((_decode(self.long_head), FLAG_TRUNCATED))
-            self.long_head = None
-            data = data[i + 1 :]
-            n = len(data)
-        buf = self.buf + data if self.buf else data
-        self.read_pos += n
-        last = buf.rfind(b"\n")
-        if last >= 0:
-            text = buf[: last + 1].decode("utf-8", "replace")
-            for line in text.split("\n")[:-1]:
-                if len(line) > MAX_LINE // 4:
-                    encoded = line.encode("utf-8", "surrogateescape")
-                    if len(encoded) > MAX_LINE:
-                        out.append((_decode(encoded[:MAX_LINE]), FLAG_TRUNCATED))
-                        continue
-                out.append((line, 0))
-            rest = buf[last + 1 :]
-        else:
-            rest = buf
-        self.pos = self.read_pos - len(rest)
-        if len(rest) > MAX_LINE:
-            self.long_head = rest[:MAX_LINE]
-            self.buf = b""
-        else:
-            self.buf = rest
-
-    def flush_partial(self, out: list[tuple[str, int]]) -> None:
-        """At the end of a file nobody writes to any more: emit the last partial line."""
-        if self.long_head is not None:
-            out.append((_decode(self.long_head), FLAG_TRUNCATED))
-            self.long_head = None
-        elif self.buf:
-            out.append((_decode(self.buf), 0))
-            self.buf = b""
-        self.pos = self.read_pos
 
 
 def _decode(b: bytes) -> str:
@@ -291,8 +344,12 @@ class FileFollower:
         read_bytes: int = READ_BYTES,
         find_inode: Callable[[int, int], list[Checkpoint]] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        fs: LocalFs = LOCAL,
+        key: str | None = None,
     ) -> None:
-        self.key = path
+        self.path = path  # what the filesystem calls the file
+        self.key = key or path  # what checkpoints, chunks and gaps call it
+        self.fs = fs
         self.checkpoint = checkpoint
         self.follow = follow and not path.endswith(".gz")
         self.grace = grace
@@ -355,7 +412,7 @@ class FileFollower:
         if self.reader is None:
             return 0
         try:
-            st = os.stat(self.key)
+            st = self.fs.stat(self.path)
         except OSError:
             return 0
         if self.on_current and st.st_ino == self.reader.ino:
@@ -379,23 +436,23 @@ class FileFollower:
         cp = self.checkpoint
         if cp is None and self.find_inode is not None:
             try:
-                st = os.stat(self.key)
+                st = self.fs.stat(self.path)
             except OSError:
                 st = None
             if st is not None:
                 for other in self.find_inode(st.st_dev, st.st_ino):
-                    if _matches(self.key, other):
+                    if _matches(self.path, other, self.fs):
                         cp = Checkpoint(self.key, other.dev, other.ino, other.fp_hash,
                                         other.fp_len, other.offset)
                         break
         if cp is None:
             return  # _advance opens the path from 0
         try:
-            st = os.stat(self.key)
+            st = self.fs.stat(self.path)
         except OSError:
             st = None
-        if st is not None and _matches(self.key, cp) and (
-            self.key.endswith(".gz") or st.st_size >= cp.offset
+        if st is not None and _matches(self.path, cp, self.fs) and (
+            self.path.endswith(".gz") or st.st_size >= cp.offset
         ):
             if (st.st_dev, st.st_ino) == (cp.dev, cp.ino) or not self.follow:
                 self._open_current(cp.offset)
@@ -416,15 +473,15 @@ class FileFollower:
 
     def _open_rotated(self, cp: Checkpoint) -> _Reader | None:
         """Open the rotated sibling holding the checkpointed file, at its offset."""
-        entries = rotated_in_order(self.key)
+        entries = rotated_in_order(self.path, self.fs)
         candidates = [s for s, st in entries if (st.st_dev, st.st_ino) == (cp.dev, cp.ino)]
         if cp.fp_len > 0:  # an empty fingerprint matches anything: trust only the inode
             candidates += [s for s, _ in reversed(entries) if s not in candidates]
         for path in candidates:
-            if not _matches(path, cp):
+            if not _matches(path, cp, self.fs):
                 continue
             try:
-                r = _Reader(path, _open(path), 0, path.endswith(".gz"))
+                r = _Reader(path, self.fs.open(path), 0, path.endswith(".gz"), self.fs)
             except (OSError, EOFError):
                 continue
             if r.still_ours_as(cp):
@@ -441,13 +498,13 @@ class FileFollower:
         point is found by the next rotation check.
         """
         if first is not None:
-            st = os.fstat(first.fh.fileno())
+            st = first.stat()
             after = (first.dev, first.ino, st.st_mtime_ns)
         assert after is not None
         for _attempt in range(5):
-            current = self._try_open(self.key)
+            current = self._try_open(self.path)
             cur_id = (current.dev, current.ino) if current else None
-            entries = rotated_in_order(self.key)
+            entries = rotated_in_order(self.path, self.fs)
             ids = [(st.st_dev, st.st_ino) for _, st in entries]
             if after[:2] in ids:
                 between = entries[ids.index(after[:2]) + 1 :]
@@ -476,22 +533,21 @@ class FileFollower:
         self._gap("lost", f"{self.key} kept rotating while its rotated files were listed")
         self.pending = [first] if first is not None else []
 
-    @staticmethod
-    def _try_open(path: str) -> _Reader | None:
+    def _try_open(self, path: str) -> _Reader | None:
         try:
-            return _Reader(path, _open(path), 0, path.endswith(".gz"))
+            return _Reader(path, self.fs.open(path), 0, path.endswith(".gz"), self.fs)
         except (OSError, EOFError):
             return None
 
     def _open_current(self, offset: int) -> bool:
         try:
-            fh = _open(self.key)
+            fh = self.fs.open(self.path)
         except FileNotFoundError:
             if not self.follow:
                 raise
             return False
         try:
-            self.reader = _Reader(self.key, fh, offset, self.key.endswith(".gz"))
+            self.reader = _Reader(self.path, fh, offset, self.path.endswith(".gz"), self.fs)
         except OSError:
             fh.close()
             raise
@@ -534,7 +590,7 @@ class FileFollower:
             self.reader = None
             return True
         try:
-            st = os.stat(self.key)
+            st = self.fs.stat(self.path)
         except OSError:
             return False  # path gone: rotation in progress; keep the old handle
         if (st.st_dev, st.st_ino) != (r.dev, r.ino):
@@ -547,7 +603,7 @@ class FileFollower:
             r.flush_partial(lines)
             if lines:
                 return False
-            after = (r.dev, r.ino, os.fstat(r.fh.fileno()).st_mtime_ns)
+            after = (r.dev, r.ino, r.stat().st_mtime_ns)
             r.close()
             self.reader = None
             self._plan_after(None, after)
@@ -559,7 +615,7 @@ class FileFollower:
         r = self.reader
         if r is None or not self.on_current or not self.follow:
             return False
-        size = os.fstat(r.fh.fileno()).st_size
+        size = r.stat().st_size
         if size >= r.read_pos and r.still_ours():
             return False
         why = "truncated" if size < r.read_pos else "replaced"

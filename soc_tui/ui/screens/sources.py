@@ -1,4 +1,4 @@
-"""Sources: each source's state, last event, lag, rate, unparsed lines and gaps.
+"""Sources: each source's state, last event, lag, rate, unparsed lines, gaps, drops.
 
 Owns: `SourcesScreen`, which merges the live counters of the collector in
 this process (state: running, lagging, reconnecting, error; bytes behind;
@@ -36,6 +36,8 @@ class SourceRow:
     unparsed: int
     gaps: int
     error: str
+    dropped: int = 0  # lost before parsing (UDP syslog under load)
+    refused: int = 0  # from senders outside the allow list
 
 
 def _size(n: int) -> str:
@@ -69,7 +71,7 @@ class SourcesScreen(SocScreen):
     def on_mount(self) -> None:
         super().on_mount()
         table = self.query_one(DataTable)
-        for name in ("state", "source", "last event", "behind", "ev/s", "lines", "unparsed", "gaps"):
+        for name in ("state", "source", "last event", "behind", "ev/s", "lines", "unparsed", "gaps", "dropped"):
             table.add_column(name, key=name)
         table.focus()
 
@@ -88,7 +90,8 @@ class SourcesScreen(SocScreen):
                 name, h.state if h else "stored", last, h.bytes_behind if h else 0,
                 h.rate if h else 0.0, max(h.lines if h else 0, s.lines if s else 0),
                 max(h.unparsed if h else 0, s.unparsed if s else 0),
-                max(h.gaps if h else 0, s.gaps if s else 0), (h.error or "") if h else ""))
+                max(h.gaps if h else 0, s.gaps if s else 0), (h.error or "") if h else "",
+                h.dropped if h else 0, h.refused if h else 0))
         return rows
 
     def show(self, rows: list[SourceRow]) -> None:
@@ -99,7 +102,8 @@ class SourcesScreen(SocScreen):
                       Text(ago(r.last_event, now)), Text(_size(r.behind), justify="right"),
                       Text(f"{r.rate:,.1f}", justify="right"), Text(f"{r.lines:,}", justify="right"),
                       Text(f"{r.unparsed:,}", justify="right", style="yellow" if r.unparsed else ""),
-                      Text(f"{r.gaps:,}", justify="right", style="yellow" if r.gaps else "")))
+                      Text(f"{r.gaps:,}", justify="right", style="yellow" if r.gaps else ""),
+                      Text(f"{r.dropped:,}", justify="right", style="yellow" if r.dropped else "")))
             for r in rows])
         bad = sum(r.state in ("error", "reconnecting") for r in rows)
         mode = "collecting in this process" if self.ctx.collector else "attached: another process collects"
@@ -114,7 +118,11 @@ class SourcesScreen(SocScreen):
             r = self.rows[table.cursor_row]
             t.append(printable(r.name), style="bold")
             if r.error:
-                t.append("\n" + printable(r.error), style="bold red")
+                t.append("\n" + printable(r.error),
+                         style="yellow" if r.state == "reconnecting" else "bold red")
+            if r.dropped or r.refused:
+                t.append(f"\n{r.dropped:,} message(s) dropped under load; "
+                         f"{r.refused:,} refused (sender not in allow)", style="yellow")
             reason = self.gap_reasons.get(r.name)
             if reason:
                 t.append("\nlast gap: " + printable(reason), style="yellow")
