@@ -58,7 +58,7 @@ class Rx:
     async def __aenter__(self) -> Rx:
         self.task = asyncio.create_task(self.src.run(self.emit, self.health, self.stop))
         for _ in range(500):
-            if self.src.addresses or self.task.done():
+            if self.health.state == "running" or self.task.done():  # bound and listening
                 break
             await asyncio.sleep(0.01)
         if self.task.done():
