@@ -7,6 +7,7 @@ number, so "every line exactly once" is checked line by line.
 
 from __future__ import annotations
 
+import gzip
 import os
 import pwd
 import signal
@@ -176,21 +177,25 @@ def test_unknown_host_is_refused_with_fingerprint_then_trusted_with_ssh_trust(tm
 
 
 def test_remote_glob_and_hostile_file_names(tmp_path: Path, server: SshServer) -> None:
-    """A glob picks up each file; a name made to break a shell command is read
-    as a name (the marker file it would create never appears)."""
+    """A glob picks up each file (a .gz one decompressed); a name made to break
+    a shell command is read as a name (the marker file it would create never
+    appears)."""
     logdir = tmp_path / "logs"
     logdir.mkdir()
     marker = f"soc-tui-pwned-{os.getpid()}"  # created in the login directory if a name ran
     names = ["a.log", f"b; touch {marker}; .log", f"c $(touch {marker}).log", "d'quote`touch x`.log"]
     for k, name in enumerate(names):
         (logdir / name).write_text(line(k))
+    with gzip.open(logdir / "old.log.gz", "wt") as fh:  # compressed: read once, decompressed here
+        fh.write(line(4) + line(5))
+    names.append("old.log.gz")
     db = tmp_path / "soc.db"
     out = subprocess.run(
-        [sys.executable, "-m", "soc_tui", "--db", str(db), "ingest", "--no-rules", f"ssh://testhost{logdir}/*.log"],
+        [sys.executable, "-m", "soc_tui", "--db", str(db), "ingest", "--no-rules", f"ssh://testhost{logdir}/*.log*"],
         env=server.env(), cwd=ROOT, capture_output=True, text=True, timeout=60,
     )
     assert out.returncode == 0, out.stderr
-    assert sorted(seqs(db)) == [0, 1, 2, 3]
+    assert sorted(seqs(db)) == [0, 1, 2, 3, 4, 5]
     assert not (Path(pwd.getpwuid(os.getuid()).pw_dir) / marker).exists()
     with sqlite3.connect(db) as conn:
         keys = {r[0] for r in conn.execute("SELECT key FROM checkpoints")}
