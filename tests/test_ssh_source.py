@@ -74,7 +74,7 @@ def server(tmp_path: Path):
 
 
 WRITER = r"""
-import os, sys, time
+import os, shutil, sys, time
 path, start, end, rotate_every = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 sys.path.insert(0, sys.argv[5])
 from test_ssh_source import line
@@ -85,13 +85,17 @@ for i in range(start, end):
         for k in range(9, 0, -1):  # keep every rotated file (.1 newest)
             if os.path.exists(f"{path}.{k}"):
                 os.replace(f"{path}.{k}", f"{path}.{k + 1}")
-        os.replace(path, f"{path}.1")
+        if (i // rotate_every) % 2:  # logrotate's copytruncate: same inode, now empty
+            shutil.copyfile(path, f"{path}.1")
+            os.truncate(path, 0)
+        else:  # rename rotation: a new file at the path
+            os.replace(path, f"{path}.1")
     time.sleep(0.004)
 """
 
 
 @pytest.mark.slow
-def test_remote_file_every_line_once_through_rotation_server_crash_and_restart(tmp_path: Path, server: SshServer) -> None:
+def test_remote_file_every_line_once_through_rotations_server_crash_and_restart(tmp_path: Path, server: SshServer) -> None:
     logdir = tmp_path / "remote"
     logdir.mkdir()
     log = logdir / "auth.log"
@@ -103,7 +107,7 @@ def test_remote_file_every_line_once_through_rotation_server_crash_and_restart(t
         first = wait_for(db, 200)
         if first != list(range(200)):
             pytest.fail(f"got {len(first)} lines; collector said: {stop(proc)}; sshd: {server.log.read_text()[-2000:]}")
-        # Another process appends and rotates (rename + new file) meanwhile.
+        # Another process appends and rotates meanwhile: rename, then copytruncate, ...
         writer = subprocess.Popen([sys.executable, "-c", WRITER, str(log), "200", "1400", "300",
                                    str(Path(__file__).parent)])
         time.sleep(1.0)
