@@ -257,3 +257,32 @@ def test_journald_over_ssh_resumes_after_its_cursor_through_a_server_crash(tmp_p
     assert got == [r["MESSAGE"] for r in story(0, 500)]
     events = stored_events(db)
     assert {e["host"] for e in events} == {"bastion", "db-01"} and events[0]["app"] == "sshd"
+
+
+async def test_a_host_without_stat_is_a_clear_error_and_bsd_stat_is_used() -> None:
+    """Without a `stat` command a rotated file cannot be told from a new one:
+    refuse with the reason instead of silently missing rotations. BSD's
+    `stat -f` serves where GNU's `-c` does not."""
+    from soc_tui.sources.base import SshRefused
+    from soc_tui.sources.ssh import SshHost
+
+    class NoStat(SshHost):
+        def __init__(self, replies: list[tuple[int, bytes, bytes]]) -> None:
+            super().__init__("web-02")
+            self.replies = replies
+            self.argvs: list[list[str]] = []
+
+        async def run(self, argv: list[str], timeout: float = 0) -> tuple[int, bytes, bytes]:
+            self.argvs.append(argv)
+            return self.replies.pop(0)
+
+    none = NoStat([(127, b"", b"env: 'stat': No such file or directory\n")])
+    with pytest.raises(SshRefused, match="no usable `stat` command"):
+        await none.ident("/var/log/auth.log")
+    bsd = NoStat([(1, b"", b"stat: illegal option -- c\n"), (0, b"89 1234 500 1767261302\n", b"")])
+    st = await bsd.ident("/var/log/auth.log")
+    assert (st.st_dev, st.st_ino, st.st_size) == (89, 1234, 500)
+    assert bsd.argvs[1][:5] == ["env", "LC_ALL=C", "stat", "-L", "-f"]
+    missing = NoStat([(1, b"", b"stat: cannot statx '/x': No such file or directory\n")])
+    with pytest.raises(FileNotFoundError):
+        await missing.ident("/x")

@@ -138,7 +138,8 @@ class SshHost:
         self._lock = asyncio.Lock()
         # path -> ((size, mtime s), Stat, when) from the last `stat` command
         self._idents: dict[str, tuple[tuple[int, int], Stat, float]] = {}
-        self._no_stat = False
+        # The `stat` argument forms still worth trying on this host.
+        self._stat_forms: list[list[str]] = [["-c", "%d %i %s %Y"], ["-f", "%d %i %z %m"]]
 
     @classmethod
     def for_spec(cls, spec: SourceSpec) -> SshHost:
@@ -277,29 +278,30 @@ class SshHost:
         return RemoteProcess(self, gen, proc)
 
     async def ident(self, path: str) -> Stat:
-        """dev, inode, size and mtime of `path` from the remote `stat`."""
-        if self._no_stat:
-            return await self._sftp_stat(path)
-        status, out, err = await self.run(["stat", "-L", "-c", "%d %i %s %Y", "--", path])
-        if status == 0:
-            try:
-                dev, ino, size, mtime = (int(x) for x in out.split())
-                return Stat(dev, ino, size, mtime * 1_000_000_000)
-            except ValueError:
-                pass
-        text = err.decode("utf-8", "replace").lower()
-        if "no such file" in text:
-            raise FileNotFoundError(errno.ENOENT, "no such file", path)
-        if "permission denied" in text:
-            raise PermissionError(errno.EACCES, "permission denied", path)
-        # No usable `stat` on the server: identity by fingerprint only.
-        self._no_stat = True
-        return await self._sftp_stat(path)
-
-    async def _sftp_stat(self, path: str) -> Stat:
-        _, _, sftp = await self.connect()
-        attrs = await self.guarded(sftp.stat(path), path)
-        return Stat(0, 0, attrs.size or 0, (attrs.mtime or 0) * 1_000_000_000)
+        """dev, inode, size and mtime of `path` from the remote `stat` (GNU or
+        busybox form, else BSD's), in the C locale so errors read the same."""
+        forms = self._stat_forms
+        while forms:
+            fmt = forms[0]
+            status, out, err = await self.run(["env", "LC_ALL=C", "stat", "-L", *fmt, "--", path])
+            if status == 0:
+                try:
+                    dev, ino, size, mtime = (int(x) for x in out.split())
+                    return Stat(dev, ino, size, mtime * 1_000_000_000)
+                except ValueError:
+                    pass
+            if status == 127:  # no stat at all (env says "No such file" for it)
+                break
+            text = err.decode("utf-8", "replace").lower()
+            if "no such file" in text:
+                raise FileNotFoundError(errno.ENOENT, "no such file", path)
+            if "permission denied" in text:
+                raise PermissionError(errno.EACCES, "permission denied", path)
+            forms = self._stat_forms = forms[1:]  # this form does not work here
+        raise SshRefused(
+            f"{self.label}: no usable `stat` command there (coreutils, busybox or BSD), so a "
+            "rotated file cannot be told from a new one; install coreutils on the server"
+        )
 
     async def stat(self, path: str) -> Stat:
         """Like os.stat: the cached identity while size and mtime stand still."""
