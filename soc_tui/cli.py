@@ -34,6 +34,7 @@ from soc_tui.config import (
 from soc_tui.child import tune_gc
 from soc_tui.model import us_to_iso
 from soc_tui.sources.base import SourceError, parse_spec
+from soc_tui.text import printable
 from soc_tui.store.db import StoreError
 from soc_tui.store.search import SearchError
 from soc_tui.store.triage import TriageError
@@ -175,7 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler = cmd_tui if args.command is None else _COMMANDS[args.command]
         return handler(args, config, db)
     except (UserError, ConfigError, StoreError, SourceError) as exc:
-        print(f"soc-tui: error: {exc}", file=sys.stderr)
+        # The message may quote a remote server or a file name: never raw.
+        print(f"soc-tui: error: {printable(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except SearchError as exc:
         print(f"soc-tui: error: bad query: {exc}", file=sys.stderr)
@@ -414,10 +416,10 @@ def cmd_collect(args: argparse.Namespace, config: Config, db: str) -> int:
     health = collector.health()
     for err in dict.fromkeys(pipeline.errors):
         if err and all(said.get(h.name) != (h.state, err) for h in health):
-            print(f"soc-tui: warning: {err}", file=sys.stderr)
+            print(f"soc-tui: warning: {printable(err)}", file=sys.stderr)
     for h in health:
         if h.dropped or h.refused:
-            print(f"soc-tui: {h.name}: {h.dropped:,} message(s) dropped under load, "
+            print(f"soc-tui: {printable(h.name)}: {h.dropped:,} message(s) dropped under load, "
                   f"{h.refused:,} refused (sender not in allow)", file=sys.stderr)
     print(f"collected {pipeline.events_written} events", file=sys.stderr)
     if health and all(h.state == "error" for h in health):
@@ -432,11 +434,13 @@ def _say_health(health: list, said: dict[str, tuple[str, str | None]]) -> None:
         before = said.get(h.name)
         if before == now or h.state in ("starting", "lagging", "done"):
             continue
+        # Names and errors can hold text from the remote side: printable() only.
         if h.state in ("error", "reconnecting") and h.error:
-            print(f"soc-tui: warning: {h.error}" if h.state == "error"
-                  else f"soc-tui: {h.name}: reconnecting: {h.error}", file=sys.stderr, flush=True)
+            print(f"soc-tui: warning: {printable(h.error)}" if h.state == "error"
+                  else f"soc-tui: {printable(h.name)}: reconnecting: {printable(h.error)}",
+                  file=sys.stderr, flush=True)
         elif h.state == "running" and before is not None and before[0] in ("error", "reconnecting"):
-            print(f"soc-tui: {h.name}: running again", file=sys.stderr, flush=True)
+            print(f"soc-tui: {printable(h.name)}: running again", file=sys.stderr, flush=True)
         said[h.name] = now
 
 
@@ -513,8 +517,8 @@ def run_tui(db: str, analyst: str, rule_dirs: list[str], ruleset: Any, collector
             ctx.close()
         if collector is not None:
             stop_collector(collector)
-            for err in collector.pipeline.errors:
-                print(f"soc-tui: warning: {err}", file=sys.stderr)
+            for err in dict.fromkeys(collector.pipeline.errors):
+                print(f"soc-tui: warning: {printable(err)}", file=sys.stderr)
             print(f"collected {collector.pipeline.events_written} events", file=sys.stderr)
     return code
 
@@ -879,24 +883,19 @@ def _alerts_csv(rows: list[tuple[dict[str, Any], list[str]]], out: Any) -> None:
 
 def cmd_ssh_trust(args: argparse.Namespace, config: Config, db: str) -> int:
     """Show a server's host key fingerprint; after confirmation, trust it."""
-    from soc_tui.sources.ssh import ConnectionDown, SshRefused, describe_key, host_key_status, trust_host
+    from soc_tui.sources.ssh import ConnectionDown, SshRefused, check_host_key, trust_host
 
     user, _, host = args.host.rpartition("@")
     try:
-        status, key, rhost, rport = asyncio.run(host_key_status(host, args.port, user or None))
+        check = asyncio.run(check_host_key(host, args.port, user or None))
     except (ConnectionDown, SshRefused) as exc:
-        raise UserError(str(exc)) from None
-    name = rhost if rport == 22 else f"[{rhost}]:{rport}"
-    print(f"{name} presents {describe_key(key)}")
-    if status == "trusted":
-        print("already trusted in ~/.ssh/known_hosts")
+        raise UserError(printable(str(exc))) from None
+    print(f"{check.entry} presents {check.describe()}")
+    if check.status == "trusted":
+        print(f"already trusted in {check.files[0]}")
         return 0
-    if status == "changed":
-        raise UserError(
-            f"{name}: HOST KEY CHANGED: ~/.ssh/known_hosts lists a different key for this host; "
-            "someone may be intercepting the connection. If the server was reinstalled, confirm the "
-            f"new key with its admin, remove the old one (ssh-keygen -R {rhost}) and run this again"
-        )
+    if check.status == "changed":
+        raise UserError(check.changed_message(check.entry, "soc-tui ssh-trust again"))
     if not args.yes:
         if not sys.stdin.isatty():
             raise UserError("not a terminal: compare the fingerprint with the server's, then add --yes")
@@ -905,8 +904,8 @@ def cmd_ssh_trust(args: argparse.Namespace, config: Config, db: str) -> int:
         if answer.strip().lower() not in ("y", "yes"):
             print("not trusted")
             return 1
-    path = trust_host(key, rhost, rport)
-    print(f"added {name} to {path}")
+    path = trust_host(check)
+    print(f"added {check.entry} to {path}")
     return 0
 
 

@@ -23,9 +23,9 @@ import glob as globmod
 import os
 import time
 from collections import deque
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from soc_tui.config import SourceConfig
 from soc_tui.model import Checkpoint, Gap, now_us
@@ -157,6 +157,7 @@ class Pipeline:
         self._worker_failed = False
         self._worker_lock: asyncio.Lock | None = None
         self._ssh: dict[tuple[str | None, str, int | None], SshHost] = {}
+        self._remote_pool: ThreadPoolExecutor | None = None
         # The newest checkpoint queued per key: where a reconnect goes on from.
         self._emitted: dict[str, Checkpoint] = {}
 
@@ -182,10 +183,17 @@ class Pipeline:
                     )
                     pending.discard(stopper)
                     if any(t is not stopper and t.exception() is not None for t in done):
-                        break  # gather below raises it
+                        break  # raised below, once every source has stopped
                 self._stop.set()
                 stopper.cancel()
-            await asyncio.gather(*tasks, return_exceptions=False)
+                for host in self._ssh.values():
+                    host.drop()  # remote reads blocked on a dead link fail now, not in 20 s
+            # Every source ends before anything is closed under it; then the
+            # first failure (a backfill's unreadable file) is raised.
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+            for res in results:
+                if isinstance(res, BaseException):
+                    raise res
         finally:
             await self._queue.put(None)
             try:
@@ -195,6 +203,8 @@ class Pipeline:
                 self._reader.close()
                 for host in self._ssh.values():
                     await host.close()
+                if self._remote_pool is not None:
+                    self._remote_pool.shutdown(wait=False, cancel_futures=True)
                 if self._worker is not None:
                     await asyncio.to_thread(self._worker.close)
 
@@ -297,7 +307,7 @@ class Pipeline:
         except OSError as exc:
             health.state = "error"
             health.error = f"{path}: {exc.strerror or exc}"
-            self.errors.append(health.error)
+            self._error(health.error)
             if not self.follow:
                 raise
         finally:
@@ -319,15 +329,18 @@ class Pipeline:
         fs = RemoteFs(host, asyncio.get_running_loop())
         backoff = Backoff(cap=30.0)
         reported = None
+        pool = self._remote_executor()
         while not self._stop.is_set():
             follower: FileFollower | None = None
             try:
-                await host.connect()
+                if not await self._until_stop(host.connect()):
+                    return
                 follower = FileFollower(
                     path, self._emitted.get(key, checkpoint), follow=self.follow, grace=self.grace,
                     read_bytes=self.read_bytes, fs=fs, key=key,
                 )
-                await self._tail(follower, parser, health, on_progress=backoff.reset, use_worker=False)
+                await self._tail(follower, parser, health, on_progress=backoff.reset, use_worker=False,
+                                 executor=pool)
                 return
             except ConnectionDown as exc:
                 health.state, health.error, delay = "reconnecting", str(exc), backoff.next()
@@ -343,12 +356,15 @@ class Pipeline:
             except OSError as exc:
                 health.state, delay = "error", backoff.next()
                 health.error = f"{key}: {exc.strerror or exc}"
+            except Exception as exc:  # noqa: BLE001 - a corrupt .gz, a bad config: this source only
+                health.state, delay = "error", backoff.next()
+                health.error = f"{key}: {type(exc).__name__}: {exc}"
             finally:
                 if follower is not None:
-                    await asyncio.to_thread(follower.close)
+                    await asyncio.get_running_loop().run_in_executor(pool, follower.close)
             if health.error != reported:
                 reported = health.error
-                self.errors.append(health.error or "")
+                self._error(health.error or "")
             if not self.follow:
                 raise SourceError(health.error or f"{key}: failed")
             if await sleep_or_stop(self._stop, delay):
@@ -374,7 +390,7 @@ class Pipeline:
         except (OSError, SourceError, ConnectionDown, SshRefused) as exc:
             health.state = "error"
             health.error = f"{key}: {exc.strerror if isinstance(exc, OSError) and exc.strerror else exc}"
-            self.errors.append(health.error)
+            self._error(health.error)
             if not self.follow:
                 raise
             return
@@ -389,9 +405,12 @@ class Pipeline:
         *,
         on_progress: Callable[[], None] | None = None,
         use_worker: bool = True,
+        executor: ThreadPoolExecutor | None = None,
     ) -> None:
-        """Read a followed file until it is done (backfill) or `stop` is set."""
+        """Read a followed file until it is done (backfill) or `stop` is set.
+        File work runs in `executor` (default: asyncio's pool)."""
         assert self._stop is not None
+        loop = asyncio.get_running_loop()
         health.state = "running"
         health.error = None
         worker: ParseWorker | None = None
@@ -400,7 +419,7 @@ class Pipeline:
         full_reads = 0
         while True:
             if worker is None:
-                parsed, behind = await asyncio.to_thread(self._read_and_parse, follower, parser)
+                parsed, behind = await loop.run_in_executor(executor, self._read_and_parse, follower, parser)
                 for item in parsed:
                     await self._put(health, item)
                 got = bool(parsed)
@@ -442,6 +461,34 @@ class Pipeline:
                 return
             if await sleep_or_stop(self._stop, self.poll_interval):
                 return
+
+    def _remote_executor(self) -> ThreadPoolExecutor:
+        """Threads for remote file work: a poll there waits on the network, and
+        must not hold a thread of asyncio's pool that the writer, local files
+        and asyncssh's own connecting need."""
+        if self._remote_pool is None:
+            self._remote_pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="soc-remote")
+        return self._remote_pool
+
+    async def _until_stop(self, coro: Awaitable[Any]) -> bool:
+        """Await `coro` unless `stop` comes first (then cancel it): True if it ended."""
+        assert self._stop is not None
+        task = asyncio.ensure_future(coro)
+        stopper = asyncio.ensure_future(self._stop.wait())
+        await asyncio.wait([task, stopper], return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        if task.done():
+            task.result()  # raises its failure
+            return True
+        task.cancel()
+        return False
+
+    def _error(self, text: str) -> None:
+        """Keep a source's error for the end-of-run report (a flapping link
+        repeats itself: the list stays bounded)."""
+        if text not in self.errors:
+            self.errors.append(text)
+            del self.errors[:-100]
 
     async def _put(self, health: SourceHealth, item: _Parsed) -> None:
         assert self._queue is not None

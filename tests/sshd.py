@@ -67,7 +67,7 @@ class SshServer:
             f"AuthorizedKeysFile {self.dir / 'authorized_keys'}\nPidFile {self.pidfile}\n"
             "StrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
             "PermitRootLogin prohibit-password\nSubsystem sftp /usr/lib/openssh/sftp-server\n"
-            "LogLevel VERBOSE\nMaxSessions 50\nMaxStartups 50\n"
+            "LogLevel VERBOSE\n"  # MaxSessions stays at sshd's default of 10
             # The session's shell must not read this machine's ~/.bashrc (a
             # pyenv hook there can stall every command): HOME is a bare directory.
             f"SetEnv HOME={self.dir}\n"

@@ -14,6 +14,7 @@ import sqlite3
 import struct
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -530,13 +531,28 @@ async def test_failure_after_running_retries_with_backoff() -> None:
     assert calls == 5 and health.state == "running" and health.error is None
 
 
-async def test_ssh_refused_is_not_retried() -> None:
+async def test_ssh_refused_ends_a_backfill_and_is_retried_slowly_while_following(monkeypatch) -> None:
+    calls: list[float] = []
+
     async def runner(argv: list[str]):
+        calls.append(time.monotonic())
         raise SshRefused("web-01: host key changed: fix known_hosts")
 
-    src = JournaldSource(parse_spec("journald+ssh://web-01"), follow=True, runner=runner)
+    src = JournaldSource(parse_spec("journald+ssh://web-01"), follow=False, runner=runner)
     with pytest.raises(SshRefused):
         await asyncio.wait_for(src.run(Collected(), SourceHealth(src.key), asyncio.Event()), 2)
+    # Following: the source shows the error and looks again later (after
+    # `soc-tui ssh-trust` it recovers by itself), instead of ending.
+    monkeypatch.setattr("soc_tui.sources.journald.REFUSED_RETRY", 0.2)
+    calls.clear()
+    src = JournaldSource(parse_spec("journald+ssh://web-01"), follow=True, runner=runner)
+    health, stop = SourceHealth(src.key), asyncio.Event()
+    task = asyncio.create_task(src.run(Collected(), health, stop))
+    await asyncio.sleep(0.5)
+    assert health.state == "error" and "host key changed" in (health.error or "")
+    assert 2 <= len(calls) <= 4 and not task.done()
+    stop.set()
+    await asyncio.wait_for(task, 2)
 
 
 # ------------------------------------------------------------ end to end

@@ -23,7 +23,6 @@ from sshd import SshServer, keygen, missing
 from storedb import stored_events
 from test_journald import needs_journal, story, write_journal
 
-pytestmark = pytest.mark.skipif(missing() is not None, reason=missing() or "")
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -67,6 +66,8 @@ def wait_for(db: Path, n: int, timeout: float = 30.0) -> list[int]:
 
 @pytest.fixture
 def server(tmp_path: Path):
+    if missing() is not None:
+        pytest.skip(missing() or "")
     srv = SshServer(tmp_path)
     srv.start()
     yield srv
@@ -279,10 +280,80 @@ async def test_a_host_without_stat_is_a_clear_error_and_bsd_stat_is_used() -> No
     none = NoStat([(127, b"", b"env: 'stat': No such file or directory\n")])
     with pytest.raises(SshRefused, match="no usable `stat` command"):
         await none.ident("/var/log/auth.log")
-    bsd = NoStat([(1, b"", b"stat: illegal option -- c\n"), (0, b"89 1234 500 1767261302\n", b"")])
+    bsd = NoStat([(1, b"", b"stat: illegal option -- c\nusage: stat [-FLnq] [-f format]\n"),
+                  (0, b"motd noise\nsoc-tui-stat 89 1234 500 1767261302\n", b"")])
     st = await bsd.ident("/var/log/auth.log")
     assert (st.st_dev, st.st_ino, st.st_size) == (89, 1234, 500)
     assert bsd.argvs[1][:5] == ["env", "LC_ALL=C", "stat", "-L", "-f"]
     missing = NoStat([(1, b"", b"stat: cannot statx '/x': No such file or directory\n")])
     with pytest.raises(FileNotFoundError):
         await missing.ident("/x")
+    # Any other failure is about that path: the host keeps its working form.
+    stale = NoStat([(1, b"", b"stat: cannot statx '/nfs/x': Stale file handle\n"),
+                    (0, b"soc-tui-stat 1 2 3 4\n", b"")])
+    with pytest.raises(OSError, match="Stale file handle"):
+        await stale.ident("/nfs/x")
+    assert (await stale.ident("/nfs/x")).st_ino == 2 and stale.argvs[1][4] == "-c"
+
+
+@pytest.mark.slow
+def test_many_files_on_one_host_share_one_connection(tmp_path: Path, server: SshServer) -> None:
+    """A glob of 12 files, followed at once through one connection, with sshd's
+    default limit of 10 sessions per connection: every line arrives once."""
+    logdir = tmp_path / "many"
+    logdir.mkdir()
+    files = [logdir / f"app{k:02d}.log" for k in range(12)]
+    for k, f in enumerate(files):
+        f.write_text(line(k * 1000))
+    db = tmp_path / "soc.db"
+    proc = collect(db, server, f"ssh://testhost{logdir}/*.log")
+    try:
+        assert len(wait_for(db, 12)) == 12
+        for rnd in range(1, 6):
+            for k, f in enumerate(files):
+                with open(f, "a") as fh:
+                    fh.write(line(k * 1000 + rnd))
+            time.sleep(0.2)
+        got = wait_for(db, 72)
+    finally:
+        stop(proc)
+    assert sorted(got) == sorted(k * 1000 + r for k in range(12) for r in range(6))
+    assert server.log.read_text().count("Accepted publickey") == 1
+
+
+def test_config_turning_host_key_checking_off_is_refused(tmp_path: Path, server: SshServer) -> None:
+    config = server.home / ".ssh" / "config"
+    config.write_text(config.read_text() + "  UserKnownHostsFile none\n")
+    log = tmp_path / "auth.log"
+    log.write_text(line(0))
+    out = subprocess.run(
+        [sys.executable, "-m", "soc_tui", "--db", str(tmp_path / "soc.db"), "ingest", "--no-rules",
+         f"ssh://testhost{log}"],
+        env=server.env(), cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )
+    assert out.returncode == 2
+    assert "host key checking off" in out.stderr, out.stderr
+    assert "Accepted publickey" not in server.log.read_text()
+
+
+def test_a_trusted_key_of_another_algorithm_is_not_taken_for_a_changed_one(tmp_path: Path, server: SshServer) -> None:
+    """The server has ed25519 and ECDSA host keys; known_hosts lists only the
+    ECDSA one. That is trusted, not "changed", for ssh-trust and for reading."""
+    ecdsa = server.dir / "host_ecdsa"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ecdsa", "-N", "", "-f", str(ecdsa)], check=True)
+    server.config.write_text(server.config.read_text() + f"HostKey {ecdsa}\n")
+    server.kill()
+    server.start()
+    server.trust(Path(f"{ecdsa}.pub").read_text().strip())
+    trust = subprocess.run([sys.executable, "-m", "soc_tui", "ssh-trust", "testhost", "--yes"],
+                           env=server.env(), cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert trust.returncode == 0 and "already trusted" in trust.stdout, trust.stdout + trust.stderr
+    assert "ecdsa" in trust.stdout
+    log = tmp_path / "auth.log"
+    log.write_text(line(0))
+    out = subprocess.run(
+        [sys.executable, "-m", "soc_tui", "--db", str(tmp_path / "soc.db"), "ingest", "--no-rules",
+         f"ssh://testhost{log}"],
+        env=server.env(), cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )
+    assert out.returncode == 0, out.stderr

@@ -28,7 +28,8 @@ regex ~1 us once per ~100 lines).
 Errors: journalctl missing -> JournaldError "journalctl not found: ...";
 journalctl exiting non-zero before any output on its first start (bad file,
 no permission, bad cursor) -> JournaldError with its first stderr line and the
-fix; a runner's SshRefused passes through. While following, journalctl
+fix; a runner's SshRefused ends a backfill, and while following puts the source
+in state "error" and is retried every REFUSED_RETRY seconds. While following, journalctl
 exiting or its stream ending (or a runner raising ConnectionDown or another
 OSError, e.g. an SSH connection refused or lost) -> state "reconnecting",
 backoff, restart after the last emitted cursor. Without following, EOF ends
@@ -55,6 +56,7 @@ from soc_tui.sources.base import (
     Emit,
     SourceHealth,
     SourceSpec,
+    SshRefused,
     StreamSource,
     sleep_or_stop,
 )
@@ -73,6 +75,7 @@ MAX_HOLD = 1 << 20  # an over-long record up to this size is cut field by field
 STDERR_KEEP = 4096  # bytes of journalctl's stderr kept for error messages
 RESET_AFTER = 10.0  # a journalctl that ran this long resets the backoff
 EARLY = 2.0  # journalctl failing within this long of its first start, silent, is fatal
+REFUSED_RETRY = 60.0  # seconds between looks at a host that refused us (host key, login)
 
 NOT_FOUND = "journalctl not found: install systemd or use a file source"
 GROUP_FIX = ("add the user to group systemd-journal or adm "
@@ -403,6 +406,15 @@ class JournaldSource(StreamSource):
                 if exc.filename is None:
                     exc.filename = self.key
                 raise
+            except SshRefused as exc:
+                # An untrusted host key or refused login: the user must act
+                # (soc-tui ssh-trust); while following, look again now and then.
+                if not self.follow:
+                    raise
+                health.state, health.error = "error", str(exc)
+                if await sleep_or_stop(stop, REFUSED_RETRY):
+                    return
+                continue
             except (OSError, ConnectionDown) as exc:
                 if not self.follow:
                     raise

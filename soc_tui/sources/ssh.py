@@ -6,7 +6,7 @@ user's ~/.ssh/config, agent, keys and known_hosts; reconnecting on demand;
 host-key and authentication failures turned into one-line errors that name the
 fix), `RemoteFs` (the `tail.LocalFs` operations over SFTP, so
 `tail.FileFollower` follows remote files with exactly the local state machine),
-`host_key_status` / `trust_host` for `soc-tui ssh-trust`.
+`check_host_key` / `trust_host` for `soc-tui ssh-trust`.
 
 File identity: SFTP gives size and mtime but no inode, so `stat -L -c` runs
 over the connection when a path's size or mtime changed (or every
@@ -32,6 +32,7 @@ import os
 import shlex
 import socket
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Coroutine, TypeVar
 
@@ -42,6 +43,10 @@ from soc_tui.sources.tail import LocalFs, Stat
 
 T = TypeVar("T")
 
+# `stat` argument forms: GNU coreutils and busybox, then BSD; the marker starts
+# the answer (anything a login script prints before it is ignored).
+STAT_FORMS = (("-c", "%d %i %s %Y"), ("-f", "%d %i %z %m"))
+_MARK = "soc-tui-stat "
 STAT_TTL = 5.0  # re-read a path's inode at least this often even if unchanged
 CALL_TIMEOUT = 20.0  # one remote operation; longer means the link is dead
 CONNECT_TIMEOUT = 15.0
@@ -52,65 +57,129 @@ def known_hosts_path() -> str:
 
 
 def _options(host: str, port: int | None, user: str | None) -> asyncssh.SSHClientConnectionOptions:
-    """The connection options as ~/.ssh/config resolves them (HostName, Port, User)."""
-    return asyncssh.SSHClientConnectionOptions(
-        host=host, port=port if port is not None else (), username=user if user is not None else (),
-        config=(),  # () = the user's ~/.ssh/config (None would skip it)
-    )
+    """The connection options as ~/.ssh/config resolves them (HostName, Port,
+    User, UserKnownHostsFile, HostKeyAlias). A config asyncssh cannot read is
+    an SshRefused naming the problem."""
+    try:
+        return asyncssh.SSHClientConnectionOptions(
+            host=host, port=port if port is not None else (), username=user if user is not None else (),
+            config=(),  # () = the user's ~/.ssh/config (None would skip it)
+        )
+    except (ValueError, OSError, asyncssh.Error) as exc:
+        raise SshRefused(f"{_label(user, host, port)}: ~/.ssh/config: {_reason(exc)}") from None
 
 
 def _label(user: str | None, host: str, port: int | None) -> str:
     return f"{user + '@' if user else ''}{host}{':' + str(port) if port else ''}"
 
 
-async def host_key_status(host: str, port: int | None = None, user: str | None = None) -> tuple[str, asyncssh.SSHKey, str, int]:
-    """Fetch the server's host key and compare it with ~/.ssh/known_hosts.
+@dataclass
+class HostKeyCheck:
+    """A server's host key against the known_hosts files ssh would use for it."""
 
-    Returns (status, key, resolved host, resolved port) with status "trusted",
-    "unknown" or "changed" (known_hosts lists other keys for this host)."""
+    status: str  # "trusted", "unknown" or "changed" (other keys are listed for it)
+    key: asyncssh.SSHKey
+    name: str  # the name known_hosts lists it under (HostKeyAlias, else HostName)
+    port: int
+    files: list[str]  # the known_hosts files consulted; a new key goes to the first
+
+    @property
+    def entry(self) -> str:
+        return self.name if self.port == 22 else f"[{self.name}]:{self.port}"
+
+    def describe(self) -> str:
+        return f"{self.key.get_algorithm()} {self.key.get_fingerprint('sha256')}"
+
+    def changed_message(self, label: str, trust: str) -> str:
+        return (
+            f"{label}: HOST KEY CHANGED: the server now presents {self.describe()}, which "
+            f"{self.files[0]} does not list for {self.entry}; someone may be intercepting the "
+            "connection, so soc-tui refuses it. If the server was reinstalled, confirm the new key "
+            f"with its admin, remove the old one (ssh-keygen -R {shlex.quote(self.entry)}) and run: {trust}"
+        )
+
+
+def _no_checking(label: str) -> SshRefused:
+    return SshRefused(
+        f"{label}: ~/.ssh/config turns host key checking off for this host (UserKnownHostsFile "
+        "none); soc-tui never connects to a server it cannot verify"
+    )
+
+
+def _key_algs(trusted: list[asyncssh.SSHKey]) -> list[str]:
+    """Host key algorithms that can present one of these keys (RSA keys sign
+    with the SHA-2 algorithms too)."""
+    algs: list[str] = []
+    for k in trusted:
+        alg = k.get_algorithm()
+        algs += ["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"] if alg == "ssh-rsa" else [alg]
+    return list(dict.fromkeys(algs))
+
+
+async def check_host_key(host: str, port: int | None = None, user: str | None = None) -> HostKeyCheck:
+    """Fetch the server's host key and compare it with the known_hosts files
+    that ~/.ssh/config names for it (default ~/.ssh/known_hosts). When keys are
+    listed, the server is asked for a key of those algorithms, so a server that
+    also has, say, an ed25519 key is not taken for a changed one."""
+    label = _label(user, host, port)
     opts = await asyncio.to_thread(_options, host, port, user)
-    rhost, rport = opts.host, opts.port
+    if opts.known_hosts is None:
+        raise _no_checking(label)
+    files = [str(Path(str(f)).expanduser()) for f in opts.known_hosts] or [known_hosts_path()]
+    name, rport = opts.host_key_alias or opts.host, opts.port
+    text = []
+    for f in files:
+        try:
+            with open(f, encoding="utf-8") as fh:
+                text.append(fh.read())
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise SshRefused(f"cannot read {f}: {_reason(exc)}") from None
     try:
-        key = await asyncio.wait_for(asyncssh.get_server_host_key(host, port if port is not None else ()),
-                                     CONNECT_TIMEOUT)
-    except (OSError, asyncssh.Error, asyncio.TimeoutError) as exc:
-        raise ConnectionDown(f"{_label(user, host, port)}: cannot reach the server: {_reason(exc)}") from None
-    if key is None:
-        raise ConnectionDown(f"{_label(user, host, port)}: the server presented no host key")
+        known = asyncssh.import_known_hosts("\n".join(text))
+    except ValueError as exc:
+        raise SshRefused(f"{files[0]}: {exc}") from None
     try:
-        addr = await asyncio.to_thread(socket.gethostbyname, rhost)
+        addr = await asyncio.to_thread(socket.gethostbyname, opts.host)
     except OSError:
-        addr = rhost
+        addr = opts.host
+    trusted = list(known.match(name, addr, rport if rport != 22 else None)[0])
+
+    async def fetch(algs: list[str]) -> asyncssh.SSHKey | None:
+        return await asyncio.wait_for(
+            asyncssh.get_server_host_key(opts.host, rport, server_host_key_algs=algs or ()), CONNECT_TIMEOUT)
+
     try:
-        with open(known_hosts_path(), encoding="utf-8") as fh:
-            known = asyncssh.import_known_hosts(fh.read())
-    except FileNotFoundError:
-        return "unknown", key, rhost, rport
-    except (OSError, ValueError) as exc:
-        raise SshRefused(f"cannot read {known_hosts_path()}: {exc}") from None
-    trusted = known.match(rhost, addr, rport)[0]
+        try:
+            key = await fetch(_key_algs(trusted))
+        except asyncssh.KeyExchangeFailed:
+            key = await fetch([])  # none of the listed kinds any more: show what it has
+    except (OSError, asyncssh.Error, asyncio.TimeoutError) as exc:
+        raise ConnectionDown(f"{label}: cannot reach the server: {_reason(exc)}") from None
+    if key is None:
+        raise ConnectionDown(f"{label}: the server presented no host key")
     mine = key.public_data
     if any(k.public_data == mine for k in trusted):
-        return "trusted", key, rhost, rport
-    return ("changed" if trusted else "unknown"), key, rhost, rport
+        status = "trusted"
+    else:
+        status = "changed" if trusted else "unknown"
+    return HostKeyCheck(status, key, name, rport, files)
 
 
-def describe_key(key: asyncssh.SSHKey) -> str:
-    return f"{key.get_algorithm()} {key.get_fingerprint('sha256')}"
-
-
-def known_hosts_line(key: asyncssh.SSHKey, host: str, port: int) -> str:
-    name = host if port == 22 else f"[{host}]:{port}"
-    return f"{name} {key.export_public_key('openssh').decode().strip()}\n"
-
-
-def trust_host(key: asyncssh.SSHKey, host: str, port: int) -> str:
-    """Append the key to ~/.ssh/known_hosts (created 0600); returns the file."""
-    path = known_hosts_path()
-    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    with os.fdopen(fd, "a", encoding="utf-8") as fh:
-        fh.write(known_hosts_line(key, host, port))
+def trust_host(check: HostKeyCheck) -> str:
+    """Append the key to the first known_hosts file (created 0600); returns it."""
+    path = check.files[0]
+    os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "r+b") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        sep = b""
+        if size:
+            fh.seek(size - 1)
+            sep = b"" if fh.read(1) == b"\n" else b"\n"
+        line = f"{check.entry} {check.key.export_public_key('openssh').decode().strip()}\n"
+        fh.write(sep + line.encode())
     return path
 
 
@@ -136,10 +205,13 @@ class SshHost:
         self._sftp: asyncssh.SFTPClient | None = None
         self._gen = 0
         self._lock = asyncio.Lock()
+        # Command channels open at once (each `stat` is one): sshd allows 10
+        # sessions per connection by default, and the SFTP session is one.
+        self._channels = asyncio.Semaphore(4)
         # path -> ((size, mtime s), Stat, when) from the last `stat` command
         self._idents: dict[str, tuple[tuple[int, int], Stat, float]] = {}
         # The `stat` argument forms still worth trying on this host.
-        self._stat_forms: list[list[str]] = [["-c", "%d %i %s %Y"], ["-f", "%d %i %z %m"]]
+        self._stat_forms: list[tuple[str, str]] = list(STAT_FORMS)
 
     @classmethod
     def for_spec(cls, spec: SourceSpec) -> SshHost:
@@ -157,12 +229,15 @@ class SshHost:
             if self._conn is not None and self._sftp is not None and not self._closed():
                 return self._gen, self._conn, self._sftp
             self._reset()
+            opts = await asyncio.to_thread(_options, self.host, self.port, self.user)
+            if opts.known_hosts is None:
+                raise _no_checking(self.label)
             try:
                 conn = await asyncio.wait_for(
                     asyncssh.connect(
                         self.host,
                         self.port if self.port is not None else (),
-                        username=self.user if self.user is not None else (),
+                        options=opts,
                         keepalive_interval=10,
                         keepalive_count_max=3,
                         connect_timeout=CONNECT_TIMEOUT,
@@ -193,6 +268,7 @@ class SshHost:
         return conn is None or conn.is_closed()
 
     def _reset(self) -> None:
+        self._stat_forms = list(STAT_FORMS)  # the host may have changed
         if self._conn is not None:
             self._conn.close()
         self._conn = self._sftp = None
@@ -215,28 +291,25 @@ class SshHost:
 
     async def _host_key_problem(self) -> str:
         try:
-            status, key, rhost, rport = await host_key_status(self.host, self.port, self.user)
+            check = await check_host_key(self.host, self.port, self.user)
         except (ConnectionDown, SshRefused) as exc:
             return f"{self.label}: the host key is not trusted ({exc})"
         trust = f"soc-tui ssh-trust {shlex.quote(self.host)}" + (f" --port {self.port}" if self.port else "")
-        if status == "changed":
-            return (
-                f"{self.label}: HOST KEY CHANGED: the server now presents {describe_key(key)}, which "
-                f"{known_hosts_path()} does not list for {rhost}; someone may be intercepting the "
-                "connection, so soc-tui refuses it. If the server was reinstalled, confirm the new key "
-                f"with its admin, remove the old one (ssh-keygen -R {shlex.quote(rhost)}) and run: {trust}"
-            )
+        if check.status == "changed":
+            return check.changed_message(self.label, trust)
         return (
-            f"{self.label}: unknown host key {describe_key(key)} (not in {known_hosts_path()}); "
+            f"{self.label}: unknown host key {check.describe()} (not in {check.files[0]}); "
             f"compare it with the server's (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub) and run: {trust}"
         )
 
     # -- remote operations (coroutines; RemoteFs calls them from a thread) ------
 
-    async def guarded(self, coro: Coroutine[Any, Any, T], path: str = "") -> T:
+    async def guarded(self, coro: Coroutine[Any, Any, T], path: str = "", gen: int | None = None) -> T:
         """Run one remote operation, mapping its errors: no such file and
-        permission denied become OSErrors, the rest ConnectionDown."""
-        gen = self._gen
+        permission denied become OSErrors, the rest ConnectionDown. `gen` is
+        the connection the operation belongs to (a handle's), default the
+        current one: only that one is dropped when it fails."""
+        gen = self._gen if gen is None else gen
         try:
             return await asyncio.wait_for(coro, CALL_TIMEOUT)
         except (asyncssh.SFTPNoSuchFile, asyncssh.SFTPNoSuchPath):
@@ -256,7 +329,12 @@ class SshHost:
         """Run a command, each argument quoted; (exit status, stdout, stderr)."""
         gen, conn, _ = await self.connect()
         try:
-            res = await asyncio.wait_for(conn.run(shlex.join(argv), encoding=None, check=False), timeout)
+            async with self._channels:
+                res = await asyncio.wait_for(conn.run(shlex.join(argv), encoding=None, check=False), timeout)
+        except asyncssh.ChannelOpenError as exc:
+            # The server refused one more session (MaxSessions): the
+            # connection itself is fine, and the other sources keep it.
+            raise ConnectionDown(f"{self.label}: the server refused a session: {_reason(exc)}") from None
         except (OSError, asyncssh.Error, asyncio.TimeoutError) as exc:
             self.drop(gen)
             raise ConnectionDown(f"{self.label}: connection lost: {_reason(exc)}") from None
@@ -279,25 +357,36 @@ class SshHost:
 
     async def ident(self, path: str) -> Stat:
         """dev, inode, size and mtime of `path` from the remote `stat` (GNU or
-        busybox form, else BSD's), in the C locale so errors read the same."""
-        forms = self._stat_forms
-        while forms:
-            fmt = forms[0]
-            status, out, err = await self.run(["env", "LC_ALL=C", "stat", "-L", *fmt, "--", path])
+        busybox form, else BSD's), in the C locale so errors read the same.
+
+        The output is looked for after a marker, so a login script printing
+        to stdout cannot garble it. A form is given up on a host only when
+        `stat` rejects its options; any other failure is about this path."""
+        while self._stat_forms:
+            fmt = self._stat_forms[0]
+            status, out, err = await self.run(
+                ["env", "LC_ALL=C", "stat", "-L", fmt[0], _MARK + fmt[1], "--", path])
+            said = err.decode("utf-8", "replace").strip()
+            text = said.lower()
             if status == 0:
+                got = out.rsplit(_MARK.encode(), 1)
                 try:
-                    dev, ino, size, mtime = (int(x) for x in out.split())
+                    dev, ino, size, mtime = (int(x) for x in got[1].split())
                     return Stat(dev, ino, size, mtime * 1_000_000_000)
-                except ValueError:
-                    pass
+                except (IndexError, ValueError):
+                    raise OSError(errno.EIO, "unreadable stat output", path) from None
             if status == 127:  # no stat at all (env says "No such file" for it)
                 break
-            text = err.decode("utf-8", "replace").lower()
             if "no such file" in text:
                 raise FileNotFoundError(errno.ENOENT, "no such file", path)
             if "permission denied" in text:
                 raise PermissionError(errno.EACCES, "permission denied", path)
-            forms = self._stat_forms = forms[1:]  # this form does not work here
+            if any(w in text for w in ("illegal option", "invalid option", "unrecognized option",
+                                        "unknown option", "usage")):
+                self._stat_forms = self._stat_forms[1:]  # not this host's stat: the next form
+                continue
+            first = said.splitlines()[0] if said else f"exit status {status}"
+            raise OSError(errno.EIO, first, path)
         raise SshRefused(
             f"{self.label}: no usable `stat` command there (coreutils, busybox or BSD), so a "
             "rotated file cannot be told from a new one; install coreutils on the server"
@@ -316,16 +405,21 @@ class SshHost:
         self._idents[path] = ((st.st_size, st.st_mtime_ns // 1_000_000_000), st, now)
         return st
 
-    async def open(self, path: str) -> tuple[asyncssh.SFTPClientFile, Stat]:
-        """Open for reading, with the identity of the file opened."""
-        _, _, sftp = await self.connect()
+    async def open(self, path: str) -> tuple[asyncssh.SFTPClientFile, Stat, int]:
+        """Open for reading: the handle, the identity of the file opened, and
+        the connection generation the handle belongs to."""
+        gen, _, sftp = await self.connect()
         for _attempt in range(5):
             before = await self.ident(path)
-            fh = await self.guarded(sftp.open(path, "rb"), path)
-            after = await self.ident(path)
+            fh = await self.guarded(sftp.open(path, "rb"), path, gen)
+            try:
+                after = await self.ident(path)
+            except BaseException:
+                await _quiet_close(fh)
+                raise
             if (before.st_dev, before.st_ino) == (after.st_dev, after.st_ino):
-                return fh, after
-            await self.guarded(fh.close(), path)  # replaced meanwhile: again
+                return fh, after, gen
+            await _quiet_close(fh)  # replaced meanwhile: again
         raise OSError(errno.EAGAIN, "kept being replaced while opened", path)
 
     async def listdir(self, path: str) -> list[str]:
@@ -345,6 +439,14 @@ class SshHost:
             if await self.guarded(sftp.isfile(p), p):
                 out.append(str(p))
         return sorted(out)
+
+
+async def _quiet_close(fh: asyncssh.SFTPClientFile) -> None:
+    """Close a remote handle; on a dead link there is nothing left to close."""
+    try:
+        await asyncio.wait_for(fh.close(), 2.0)
+    except (OSError, asyncssh.Error, asyncio.TimeoutError):
+        pass
 
 
 class _RemoteStream:
@@ -402,9 +504,10 @@ class RemoteProcess:
 class RemoteFile:
     """A remote file handle for the state machine: blocking reads from a thread."""
 
-    def __init__(self, fs: RemoteFs, fh: asyncssh.SFTPClientFile, ident: Stat, path: str) -> None:
+    def __init__(self, fs: RemoteFs, fh: asyncssh.SFTPClientFile, ident: Stat, path: str, gen: int) -> None:
         self._fs = fs
         self._fh = fh
+        self._gen = gen
         self.ident = ident
         self.path = path
         self.pos = 0
@@ -417,7 +520,7 @@ class RemoteFile:
         return True
 
     def read(self, n: int = -1) -> bytes:
-        data = self._fs.call(self._fs.host.guarded(self._fh.read(n, self.pos), self.path))
+        data = self._fs.call(self._fs.host.guarded(self._fh.read(n, self.pos), self.path, self._gen))
         self.pos += len(data)
         return data
 
@@ -434,15 +537,20 @@ class RemoteFile:
         return self.pos
 
     def stat(self) -> Stat:
-        attrs = self._fs.call(self._fs.host.guarded(self._fh.stat(), self.path))
+        attrs = self._fs.call(self._fs.host.guarded(self._fh.stat(), self.path, self._gen))
         return Stat(self.ident.st_dev, self.ident.st_ino, attrs.size or 0, (attrs.mtime or 0) * 1_000_000_000)
 
     def close(self) -> None:
         if self.closed:
             return
         self.closed = True
+        if self._fs.on_loop():
+            # Dropped on the loop thread (a finalizer): blocking here would
+            # wait on this very loop, so the close is only scheduled.
+            self._fs.loop.create_task(_quiet_close(self._fh))
+            return
         try:
-            self._fs.call(self._fh.close(), timeout=2.0)
+            self._fs.call(_quiet_close(self._fh), timeout=2.0)
         except Exception:  # noqa: BLE001 - closing a handle on a dead link
             pass
 
@@ -475,7 +583,17 @@ class RemoteFs(LocalFs):
         self.host = host
         self.loop = loop
 
+    def on_loop(self) -> bool:
+        """Is this the thread running the connection's event loop?"""
+        try:
+            return asyncio.get_running_loop() is self.loop
+        except RuntimeError:
+            return False
+
     def call(self, coro: Coroutine[Any, Any, T], timeout: float = CALL_TIMEOUT + 5) -> T:
+        if self.on_loop():
+            coro.close()
+            raise RuntimeError("RemoteFs used on its event loop's thread (it would wait on itself)")
         fut = asyncio.run_coroutine_threadsafe(coro, self.loop)
         try:
             return fut.result(timeout)
@@ -484,8 +602,8 @@ class RemoteFs(LocalFs):
             raise ConnectionDown(f"{self.host.label}: no answer in {timeout:.0f} s") from None
 
     def open(self, path: str) -> BinaryIO:
-        fh, ident = self.call(self.host.open(path))
-        raw = RemoteFile(self, fh, ident, path)
+        fh, ident, gen = self.call(self.host.open(path))
+        raw = RemoteFile(self, fh, ident, path, gen)
         if path.endswith(".gz"):
             return _RemoteGzip(raw)  # type: ignore[return-value]
         return raw  # type: ignore[return-value]

@@ -40,34 +40,37 @@ class StdinSource(StreamSource):
         # that may block forever; a regular file (`< file`) is simply read.
         try:
             loop.add_reader(fd, ready.set)
+            loop.remove_reader(fd)
             pollable = True
         except (OSError, ValueError, NotImplementedError):
             pollable = False
         splitter = LineSplitter()
         health.state = "running"
-        try:
-            while not stop.is_set():
-                if pollable:
-                    ready.clear()
-                    waiting = [asyncio.ensure_future(ready.wait()), asyncio.ensure_future(stop.wait())]
+        while not stop.is_set():
+            if pollable:
+                # Watched only while waiting: a pipe stays readable while the
+                # chunk before is emitted, and would wake the loop nonstop.
+                ready.clear()
+                loop.add_reader(fd, ready.set)
+                waiting = [asyncio.ensure_future(ready.wait()), asyncio.ensure_future(stop.wait())]
+                try:
                     await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    loop.remove_reader(fd)
                     for w in waiting:
                         w.cancel()
-                    if not ready.is_set():
-                        return
-                    data = os.read(fd, READ_BYTES)
-                else:
-                    data = await asyncio.to_thread(os.read, fd, READ_BYTES)
-                lines: list[tuple[str, int]] = []
-                if data:
-                    splitter.feed(data, lines)
-                else:
-                    splitter.flush_partial(lines)
-                if lines:
-                    await emit(Chunk(self.key, lines, len(data), None))
-                if not data:
-                    health.state = "done"
+                if not ready.is_set():
                     return
-        finally:
-            if pollable:
-                loop.remove_reader(fd)
+                data = os.read(fd, READ_BYTES)
+            else:
+                data = await asyncio.to_thread(os.read, fd, READ_BYTES)
+            lines: list[tuple[str, int]] = []
+            if data:
+                splitter.feed(data, lines)
+            else:
+                splitter.flush_partial(lines)
+            if lines:
+                await emit(Chunk(self.key, lines, len(data), None))
+            if not data:
+                health.state = "done"
+                return

@@ -481,7 +481,7 @@ class FileFollower:
             if not _matches(path, cp, self.fs):
                 continue
             try:
-                r = _Reader(path, self.fs.open(path), 0, path.endswith(".gz"), self.fs)
+                r = self._reader(path, self.fs.open(path))
             except (OSError, EOFError):
                 continue
             if r.still_ours_as(cp):
@@ -535,7 +535,7 @@ class FileFollower:
 
     def _try_open(self, path: str) -> _Reader | None:
         try:
-            return _Reader(path, self.fs.open(path), 0, path.endswith(".gz"), self.fs)
+            return self._reader(path, self.fs.open(path))
         except (OSError, EOFError):
             return None
 
@@ -546,13 +546,18 @@ class FileFollower:
             if not self.follow:
                 raise
             return False
-        try:
-            self.reader = _Reader(self.path, fh, offset, self.path.endswith(".gz"), self.fs)
-        except OSError:
-            fh.close()
-            raise
+        self.reader = self._reader(self.path, fh, offset)
         self._on_current()
         return True
+
+    def _reader(self, path: str, fh: BinaryIO, offset: int = 0) -> _Reader:
+        """A reader over an opened file; the file is closed if that fails
+        (a remote handle would otherwise stay open on the server)."""
+        try:
+            return _Reader(path, fh, offset, path.endswith(".gz"), self.fs)
+        except BaseException:
+            fh.close()
+            raise
 
     def _on_current(self) -> None:
         self.on_current = True
