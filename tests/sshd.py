@@ -29,6 +29,8 @@ def missing() -> str | None:
         return "ssh-keygen not installed"
     if not os.path.exists("/usr/lib/openssh/sftp-server"):
         return "openssh-sftp-server not installed"
+    if not os.path.isdir("/run/sshd") and not os.access("/run", os.W_OK):
+        return "sshd needs /run/sshd (run as root, or create it)"
     return None
 
 
