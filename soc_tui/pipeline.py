@@ -299,7 +299,7 @@ class Pipeline:
             follow=self.follow,
             grace=self.grace,
             read_bytes=self.read_bytes,
-            find_inode=reader.checkpoints_for_inode,
+            find_inode=self._find_inode(None),
         )
         parser = LineParser(fmt=src.format, source_id=path, host=src.host, year=src.year, tz=src.tz)
         try:
@@ -338,6 +338,7 @@ class Pipeline:
                 follower = FileFollower(
                     path, self._emitted.get(key, checkpoint), follow=self.follow, grace=self.grace,
                     read_bytes=self.read_bytes, fs=fs, key=key,
+                    find_inode=self._find_inode(self._key(spec, "/")),
                 )
                 await self._tail(follower, parser, health, on_progress=backoff.reset, use_worker=False,
                                  executor=pool)
@@ -461,6 +462,22 @@ class Pipeline:
                 return
             if await sleep_or_stop(self._stop, self.poll_interval):
                 return
+
+    def _find_inode(self, prefix: str | None) -> Callable[[int, int], list[Checkpoint]]:
+        """Checkpoints saved under another name for a (device, inode), so a
+        file renamed into a glob is not read again: on this machine (prefix
+        None) or on one SSH host (keys starting with `prefix`); inode numbers
+        of different machines say nothing about each other."""
+        reader = self._reader
+        assert reader is not None
+
+        def find(dev: int, ino: int) -> list[Checkpoint]:
+            found = reader.checkpoints_for_inode(dev, ino)
+            if prefix is None:
+                return [c for c in found if "://" not in c.key]
+            return [c for c in found if c.key.startswith(prefix)]
+
+        return find
 
     def _remote_executor(self) -> ThreadPoolExecutor:
         """Threads for remote file work: a poll there waits on the network, and

@@ -357,3 +357,29 @@ def test_a_trusted_key_of_another_algorithm_is_not_taken_for_a_changed_one(tmp_p
         env=server.env(), cwd=ROOT, capture_output=True, text=True, timeout=60,
     )
     assert out.returncode == 0, out.stderr
+
+
+@pytest.mark.slow
+def test_remote_file_renamed_within_its_glob_is_not_read_twice(tmp_path: Path, server: SshServer) -> None:
+    logdir = tmp_path / "glob"
+    logdir.mkdir()
+    first = logdir / "app.log"
+    first.write_text("".join(line(i) for i in range(3)))
+    db = tmp_path / "soc.db"
+    spec = f"ssh://testhost{logdir}/*.log"
+    proc = collect(db, server, spec)
+    try:
+        assert wait_for(db, 3) == [0, 1, 2]
+    finally:
+        stop(proc)
+    first.rename(logdir / "app-2026-12-03.log")  # renamed while nobody collects
+    with open(logdir / "app-2026-12-03.log", "a") as fh:
+        fh.write(line(3))
+    proc = collect(db, server, spec)
+    try:
+        got = wait_for(db, 4)
+        time.sleep(1.0)  # a second reading would show up by now
+        got = seqs(db)
+    finally:
+        stop(proc)
+    assert got == [0, 1, 2, 3]
