@@ -294,3 +294,14 @@ def test_migration_from_v1_keeps_every_event(tmp_path: Path) -> None:
         assert [e["id"] for e in reader.search("message:*.env*", limit=None)] == [700]
     finally:
         reader.close()
+
+
+@pytest.mark.parametrize("extra", [
+    {"method": "password", "invalid_user": True, "port": 22},
+    {"sd": {"origin@1": {"ip": "10.0.0.1", "q": 'say "hi"'}}, "list": [1, 2.5, None, False]},
+    {"text": "é \u2028 \x00 \x1b[31m \ud800"}, {1: "an int key"}, {"big": 10**30, "nan": float("nan")},
+])
+def test_extra_is_encoded_exactly_as_json_dumps(extra: dict) -> None:
+    from soc_tui.store.events import dump_extra
+
+    assert dump_extra(extra) == json.dumps(extra, ensure_ascii=False, separators=(",", ":"))
