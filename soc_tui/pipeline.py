@@ -460,8 +460,9 @@ class Pipeline:
                     continue
             if self._stop.is_set():
                 return
-            if await sleep_or_stop(self._stop, self.poll_interval):
-                return
+            # Woken by a stop, the loop reads once more: lines written just
+            # before it are stored now, not at the next start.
+            await sleep_or_stop(self._stop, self.poll_interval)
 
     def _find_inode(self, prefix: str | None) -> Callable[[int, int], list[Checkpoint]]:
         """Checkpoints saved under another name for a (device, inode), so a
