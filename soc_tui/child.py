@@ -8,7 +8,9 @@ no multiprocessing start method, no import of the parent's `__main__`), and
 A child reads requests until the request pipe closes: on the parent's
 `close`, or when the parent dies, even by SIGKILL (EOF), so it never outlives
 the collector. Users: `soc_tui.parse_worker` (parsing and rule matching of a
-backlog) and `soc_tui.detect.process` (the rule worker).
+backlog), `soc_tui.detect.process` (the rule worker) and
+`soc_tui.collector.CollectorProcess` (the TUI's collector, whose own
+children are the other two).
 
 Must not: touch the database or log files itself, or import Textual.
 """

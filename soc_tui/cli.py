@@ -487,7 +487,7 @@ def cmd_tui(args: argparse.Namespace, config: Config, db: str) -> int:
             raise UserError("no sources configured: list them under 'sources' in the config,"
                             " or use --attach on a database another process collects into")
         check_sources(sources)
-        collector = start_collector(config, db, sources, rule_dirs)
+        collector = start_collector(config, db, sources, rule_dirs, child=True)
     return run_tui(db, cli_triage.analyst(args), rule_dirs, ruleset, collector,
                    mouse=not args.no_mouse, bell=not args.no_bell, theme=args.theme)
 
@@ -658,10 +658,16 @@ def _load_ruleset(dirs: list[str]) -> Any:
 
 
 def start_collector(config: Config, db: str, sources: list[SourceConfig],
-                    rule_dirs: list[str] | None, *, poll_interval: float = 0.25) -> Any:
-    """A started Collector (pipeline, rule process, the config's retention)."""
-    from soc_tui.collector import Collector
+                    rule_dirs: list[str] | None, *, poll_interval: float = 0.25,
+                    child: bool = False) -> Any:
+    """A started Collector (pipeline, rule process, the config's retention);
+    with `child`, a CollectorProcess: the same in a process of its own (the
+    TUI's, whose UI thread would otherwise share the GIL with the pipeline)."""
+    from soc_tui.collector import Collector, CollectorProcess
 
+    if child:
+        return CollectorProcess(db, sources, rule_dirs=rule_dirs, retention=config.retention,
+                                poll_interval=poll_interval, rule_poll_interval=0.1).start()
     worker = None if rule_dirs is None else _start_worker(db, rule_dirs, _load_ruleset(rule_dirs),
                                                           poll_interval=0.1)
     return Collector(db, sources, rule_dirs=rule_dirs, worker=worker,

@@ -335,7 +335,7 @@ async def test_alert_detail_shows_evidence_and_events_around(seeded: Path) -> No
         evidence.move_cursor(row=stored - 1)  # the last failure: what came after it too
         await pilot.press("x")
         await settle(pilot)
-        around = [int(k.value) for k in evidence.rows]
+        around = [int(r.key.value) for r in evidence.ordered_rows]  # as shown
         ids = {r[0] for r in db_query(seeded, "SELECT event_id FROM alert_events WHERE alert_id = ?", (bf.id,))}
         assert set(around) - ids and around == sorted(around)  # neighbours on the same host
         assert "Accepted password for root" in await wait_text(pilot, "Accepted password for root")
@@ -367,7 +367,7 @@ async def test_incident_screen_notes_versions_status_owner_export(seeded: Path, 
         await settle(pilot)
         assert [t for (t,) in db_query(seeded, "SELECT title FROM incidents ORDER BY id")] == ["Web scan", "Second"]
         table = app.screen.query_one("#incident-table")
-        keys = [str(r.value) for r in table.rows]
+        keys = [str(r.key.value) for r in table.ordered_rows]  # as shown
         table.move_cursor(row=keys.index(str(iid)))
         await pilot.press("enter")
         await settle(pilot)
@@ -670,3 +670,127 @@ async def test_palette_has_every_screen_and_the_screen_keys(seeded: Path) -> Non
         assert app.screen.query("HelpPanel")
         await pilot.press("ctrl+q")
     assert not app.is_running
+
+
+async def test_fill_table_changes_only_what_differs() -> None:
+    """fill_table on a filled table: rows gone removed, changed cells updated,
+    new rows added, all in the wanted order, the cursor on the same key; the
+    rows that stayed are the same row objects (not rebuilt)."""
+    from rich.text import Text
+    from textual.app import App, ComposeResult
+    from textual.widgets import DataTable
+
+    from soc_tui.ui.screens.base import fill_table
+
+    class TableApp(App[None]):
+        def compose(self) -> ComposeResult:
+            yield DataTable()
+
+    def rows(spec: list[tuple[str, str]]) -> list[tuple[str, tuple[Any, ...]]]:
+        return [(k, (Text(k), Text(v, style="bold" if v.startswith("!") else ""))) for k, v in spec]
+
+    def shown(table: Any) -> list[tuple[str, str, str]]:
+        return [(str(r.key.value), *(c.plain for c in table.get_row(r.key)), ) for r in table.ordered_rows]
+
+    app = TableApp()
+    async with app.run_test() as pilot:
+        table = app.query_one(DataTable)
+        table.add_column("k", key="k")
+        table.add_column("v", key="v")
+        fill_table(table, rows([("a", "1"), ("b", "2"), ("c", "3"), ("a much wider key", "4")]))
+        # Widened at once, not when idle: a row drawn before that kept a cut cell.
+        assert table.columns["k"].content_width == len("a much wider key")
+        fill_table(table, rows([("a", "1"), ("b", "2"), ("c", "3"), ("d", "4")]))
+        table.move_cursor(row=2)  # on "c"
+        kept = {k: table.rows[k] for k in table.rows}
+        fill_table(table, rows([("e", "5"), ("c", "3"), ("a", "!1"), ("d", "4")]))
+        await pilot.pause()
+        assert shown(table) == [("e", "e", "5"), ("c", "c", "3"), ("a", "a", "!1"), ("d", "d", "4")]
+        assert table.get_row("a")[1].style == "bold"
+        assert all(table.rows[k] is kept[k] for k in ("a", "c", "d"))  # updated in place
+        assert str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value) == "c"
+        # A style-only change is a change too.
+        fill_table(table, rows([("e", "5"), ("c", "3"), ("a", "!1"), ("d", "4")])[:3]
+                   + [("d", (Text("d"), Text("4", style="red")))])
+        assert table.get_row("d")[1].style == "red"
+        # A wider value widens its column.
+        fill_table(table, rows([("e", "5"), ("c", "3"), ("a", "a much wider value"), ("d", "4")]))
+        await pilot.pause()
+        assert table.columns["v"].content_width >= len("a much wider value")
+        # Mostly new rows: refilled, in order.
+        fill_table(table, rows([("x", "9"), ("y", "8"), ("c", "3")]))
+        assert shown(table) == [("x", "x", "9"), ("y", "y", "8"), ("c", "c", "3")]
+        assert str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value) == "c"
+
+
+def test_overview_histogram_follows_new_events_and_prunes(tmp_path: Path) -> None:
+    """The Overview's SlidingHistogram equals a count from scratch after every
+    change: new events (in the window, in its future, before it), the
+    window moving on, and the oldest events deleted (retention)."""
+    import random
+
+    from soc_tui.store import stats
+
+    conn = sqlite3.connect(tmp_path / "h.db", isolation_level=None)
+    conn.execute("CREATE TABLE events (id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, repeat INTEGER NOT NULL)")
+    conn.execute("CREATE INDEX idx_events_ts ON events (ts)")
+    rng = random.Random(3)
+    S = 1_000_000
+    t0 = 1_700_000_000 * S
+    span, buckets = 600 * S, 60
+
+    def add(n: int, lo: int, hi: int) -> None:
+        conn.executemany("INSERT INTO events (ts, repeat) VALUES (?, ?)",
+                         [(rng.randrange(lo, hi), rng.choice((1, 1, 1, 3))) for _ in range(n)])
+
+    def expected(since: int, until: int) -> list[int]:
+        width = (until - since) // buckets
+        out = [0] * buckets
+        for ts, rep in conn.execute("SELECT ts, repeat FROM events WHERE ts >= ? AND ts < ?", (since, until)):
+            out[(ts - since) // width] += rep
+        return out
+
+    add(500, t0 - 900 * S, t0 + 30 * S)
+    h = stats.SlidingHistogram(span, buckets)
+    now = t0 + 7 * S + 123
+    for step in range(6):
+        since, until = h.bounds(now)
+        assert until - since == span and since % (span // buckets) == 0 and since < now <= until
+        assert h.histogram(conn, now) == (since, until, expected(since, until)), step
+        add(200, now - 700 * S, now + 40 * S)  # late, in the window, and ahead of the clock
+        now += rng.randrange(1, 25 * S)
+    conn.execute("DELETE FROM events WHERE id IN (SELECT id FROM events ORDER BY id LIMIT 300)")
+    since, until = h.bounds(now)
+    assert h.histogram(conn, now)[2] == expected(since, until)
+    assert sum(h.histogram(conn, now)[2]) > 0
+
+
+def test_alert_queue_reads_what_list_alerts_reads(seeded: Path) -> None:
+    """StoreReader.alert_queue (the queue's read, changed alerts only) returns
+    what a full read returns, for each filter, after triage changes too."""
+    from soc_tui.store.reader import StoreReader
+
+    reader = StoreReader(str(seeded), create=False)
+    known: dict[int, Any] = {}
+    try:
+        def check() -> None:
+            for status in (None, "open", "new", "acknowledged", "closed"):
+                for rule in (None, "ssh_bruteforce", "web_sqli"):
+                    for limit in (3, 2000):
+                        full = reader.alerts(status=status, rule=rule, limit=limit, with_events=False)
+                        got = reader.alert_queue(known, status=status, rule=rule, limit=limit)
+                        assert got == full, (status, rule, limit)
+                        assert set(known) == {a.id for a in full}
+
+        check()
+        before = reader.alert_queue(known, status="open", limit=2000)
+        conn = open_db(seeded)
+        first = before[0].id
+        triage.set_status(conn, [first], "acknowledged", "ann")
+        conn.close()
+        after = reader.alert_queue(known, status="open", limit=2000)
+        assert [a.status for a in after if a.id == first] == ["acknowledged"]
+        assert all(a is b for a, b in zip(before[1:], after[1:]))  # the others reused, not read again
+        check()
+    finally:
+        reader.close()

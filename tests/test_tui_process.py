@@ -156,3 +156,105 @@ def test_tui_refuses_without_sources_or_terminal(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "soc_tui", "--theme", "nosuch"],
                           capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL)
     assert proc.returncode != 0 and "unknown theme" in proc.stderr and "nord" in proc.stderr
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(") ", 1)[1][0] != "Z"
+    except OSError:
+        return False
+
+
+def _kids(pid: int) -> list[int]:
+    out: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as fh:
+                out.extend(int(c) for c in fh.read().split())
+    except OSError:
+        pass
+    return out
+
+
+def _count(db: Path) -> int:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute("SELECT count(*) FROM events").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_collector_process_reports_health_and_stops_in_order(tmp_path: Path) -> None:
+    """The TUI's collector in its own process: health and counters come back
+    from it, and stop() ends it (and its rule process) with everything stored
+    and evaluated."""
+    from soc_tui.cli import shipped_rules_dir
+    from soc_tui.collector import CollectorProcess
+    from soc_tui.config import SourceConfig
+    from soc_tui.store.reader import StoreReader
+
+    log, db = tmp_path / "auth.log", tmp_path / "soc.db"
+    log.write_text(_lines(0, 200))
+    StoreReader(str(db)).close()
+    collector = CollectorProcess(str(db), [SourceConfig(str(log), tz="UTC")],
+                                 rule_dirs=[shipped_rules_dir()], poll_interval=0.1).start()
+    try:
+        end = time.monotonic() + 20
+        while time.monotonic() < end and sum(h.lines for h in collector.health()) < 200:
+            time.sleep(0.1)
+        assert [h.name for h in collector.health()] == [str(log)]
+        assert sum(h.lines for h in collector.health()) == 200
+        assert collector.running and collector.worker is not None
+        kids = _kids(collector.pid)  # the rule process (and a parse worker, if any)
+        assert kids
+        with open(log, "a") as fh:
+            fh.write(_lines(200, 300))
+        while time.monotonic() < end + 10 and sum(h.lines for h in collector.health()) < 500:
+            time.sleep(0.05)  # read (the report lags the reading by up to STATUS_EVERY)
+    finally:
+        collector.stop(drain=True)
+    assert not collector.running and not _alive(collector.pid)
+    assert not any(_alive(k) for k in kids)
+    assert collector.pipeline.events_written == 500 == _count(db)
+    assert collector.worker.evaluated == 500  # the rules drained before it ended
+    assert collector.failure is None and collector.rule_status() is not None
+
+
+def test_collector_process_outlives_no_parent(tmp_path: Path) -> None:
+    """A TUI killed by SIGKILL: its collector process sees the pipe close,
+    commits what it read and ends, and so does its rule process."""
+    log, db = tmp_path / "auth.log", tmp_path / "soc.db"
+    log.write_text(_lines(0, 200))
+    script = (
+        "import sys, time\n"
+        "from soc_tui.cli import shipped_rules_dir\n"
+        "from soc_tui.collector import CollectorProcess\n"
+        "from soc_tui.config import SourceConfig\n"
+        "from soc_tui.store.reader import StoreReader\n"
+        f"StoreReader({str(db)!r}).close()\n"
+        f"c = CollectorProcess({str(db)!r}, [SourceConfig({str(log)!r}, tz='UTC')],"
+        " rule_dirs=[shipped_rules_dir()], poll_interval=0.1).start()\n"
+        "print(c.pid, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                              cwd=Path(__file__).resolve().parent.parent)
+    try:
+        child = int(parent.stdout.readline())  # type: ignore[union-attr]
+        end = time.monotonic() + 20
+        while time.monotonic() < end and (not db.exists() or _count(db) < 200):
+            time.sleep(0.1)
+        with open(log, "a") as fh:
+            fh.write(_lines(200, 300))
+        grandchildren = _kids(child)
+        assert _alive(child) and grandchildren
+        time.sleep(1.5)
+    finally:
+        parent.kill()
+        parent.wait()
+    end = time.monotonic() + 30
+    while time.monotonic() < end and (_alive(child) or any(_alive(k) for k in grandchildren)):
+        time.sleep(0.1)
+    assert not _alive(child) and not any(_alive(k) for k in grandchildren)
+    assert _count(db) == 500  # what it had read was committed on the way out

@@ -14,6 +14,7 @@ the collector's internals.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import select
 import signal
@@ -102,6 +103,7 @@ class SocApp(App[None]):
         if self._terminal_fd is not None:
             self.set_interval(1.0, self._check_terminal, name="terminal-watch")
         self.switch_mode(self.start_mode)
+        self.call_after_refresh(_freeze_startup_objects)
 
     def _signalled(self) -> None:
         self.exit()
@@ -115,6 +117,9 @@ class SocApp(App[None]):
 
     def on_unmount(self) -> None:
         self.ctx.feed.stop()
+        # The collector's settings for the UI (_freeze_startup_objects) end with it.
+        gc.unfreeze()
+        gc.set_threshold(*_GC_DEFAULTS)
 
     # -- the live tick -------------------------------------------------------------
 
@@ -188,6 +193,32 @@ class SocApp(App[None]):
             seen.add(b.action)
             yield SystemCommand(f"{where}: {b.description}", f"key {b.key_display or b.key}",
                                 lambda b=b, node=node: self.call_later(self.run_action, b.action, node))
+
+
+_GC_DEFAULTS = gc.get_threshold()
+
+
+def _freeze_startup_objects() -> None:
+    """Garbage-collector settings for the UI process (see freeze_mounted).
+
+    Measured while ingesting 10k lines/s, with the defaults: 27 full
+    collections a minute of 170-380 ms each, every one a pause of the UI
+    thread (and of its workers): most of the UI loop's late ticks. The
+    youngest generation is now collected every 5,000 allocations instead of
+    700, and a full collection comes at most every 100 collections of the
+    middle one instead of 10; cycles are still collected, less often."""
+    freeze_mounted()
+    gc.set_threshold(5_000, 20, 100)
+
+
+def freeze_mounted() -> None:
+    """Move what exists now out of the collector's sight, after a collection:
+    called once the first screen is up (modules, the app, its styles) and
+    when a screen is first mounted (its widgets live as long as the app:
+    screens stay mounted), so that full collections walk only what came
+    later."""
+    gc.collect()
+    gc.freeze()
 
 
 def _terminal_fd() -> int | None:

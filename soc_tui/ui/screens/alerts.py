@@ -1,8 +1,8 @@
 """The alert queue: filters, grouping, multi-select and every triage action; the alert detail.
 
 Owns: `AlertsScreen` (a DataTable of alerts sorted by severity then time,
-updated in place when only cells changed, rebuilt keeping the cursor on the
-same alert when the set changed; filters by status, severity and rule;
+updated in place: the cells that changed, the alerts that came or went,
+the cursor on the same alert (fill_table); filters by status, severity and rule;
 grouping by rule, src_ip, user or host as one row per group that Enter
 opens; space/`*` select for bulk actions) and `AlertDetailScreen`
 (evidence, the events around the selected evidence line, notes, history).
@@ -23,15 +23,15 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from soc_tui.model import now_us
 from soc_tui.store import triage
 from soc_tui.store.alerts import StoredAlert
 from soc_tui.text import printable
 from soc_tui.ui.modals import CloseModal, NoteModal, SuppressAnswer, SuppressModal, TextModal
-from soc_tui.ui.screens.base import (SocScreen, Writes, ago, cell, cursor_key, fill_table, severity_text,
-                                     status_text, ts_text)
+from soc_tui.ui.screens.base import (KeysFooter, SocScreen, Writes, ago, cell, cursor_key,
+                                     fill_table, grow_column, severity_text, status_text, ts_text)
 
 SEV_RANK = {"critical": 4, "high": 3, "medium": 2, "low": 1, "informational": 0}
 STATUS_FILTERS = ("open", "new", "acknowledged", "in_progress", "closed", "all")
@@ -235,6 +235,7 @@ class AlertsScreen(TriageActions, SocScreen):
         self.groups: list[tuple[str, list[StoredAlert]]] = []
         self._order: list[str] = []
         self._shown_values: dict[int, tuple[Any, ...]] = {}
+        self._known: dict[int, StoredAlert] = {}  # the alerts last read (load worker only)
 
     def compose(self) -> ComposeResult:
         yield from self.compose_top()
@@ -252,7 +253,7 @@ class AlertsScreen(TriageActions, SocScreen):
     def load(self) -> list[StoredAlert]:
         f = self.filters
         status = None if f.status == "all" else f.status
-        alerts = self.ctx.reader.alerts(status=status, rule=f.rule, limit=LIMIT, with_events=False)
+        alerts = self.ctx.reader.alert_queue(self._known, status=status, rule=f.rule, limit=LIMIT)
         if f.severity != "all":
             floor = SEV_RANK[f.severity]
             alerts = [a for a in alerts if SEV_RANK.get(a.severity, 0) >= floor]
@@ -300,6 +301,7 @@ class AlertsScreen(TriageActions, SocScreen):
                     cells = self._row(a, now)
                     for i, name in enumerate(names):
                         if old is None or old[i] != new[i]:
+                            grow_column(table.columns[name], cells[i])
                             table.update_cell(str(a.id), name, cells[i])
             else:
                 fill_table(table, [(str(a.id), self._row(a, now)) for a in shown])
@@ -482,7 +484,7 @@ class AlertDetailScreen(TriageActions, Screen[None]):
             table: DataTable[Any] = DataTable(id="evidence", cursor_type="row")
             yield table
             yield Static("", id="alert-notes")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#evidence", DataTable)

@@ -76,16 +76,85 @@ def cursor_key(table: Any) -> str | None:
         return None
 
 
+def _same(a: Any, b: Any) -> bool:
+    """Two cells that draw the same (Text compares text and spans, not its style)."""
+    if isinstance(a, Text) and isinstance(b, Text):
+        return a.plain == b.plain and a.style == b.style and a.spans == b.spans
+    return type(a) is type(b) and a == b
+
+
+def _fit(table: Any, cells: tuple[Any, ...] | list[Any]) -> None:
+    """Widen the columns for these cells before they reach the table.
+
+    DataTable measures new and changed cells later, when idle, but caches
+    each cell as drawn at the width its column had then: a row drawn before
+    that (a loaded machine) kept a cut cell ("Web …") until the table was
+    rebuilt. Measured here, single-line Text the way DataTable measures it
+    (its cell length), the first drawing has the right widths. (DataTable's
+    own width update, `update_width`, also measures the whole column again
+    for every cell that got narrower: 300 x 300 measures for the alert
+    queue's "5s ago" column, seconds of the UI thread.) Columns only grow,
+    as with DataTable.clear()."""
+    for column, value in zip(table.ordered_columns, cells):
+        grow_column(column, value)
+
+
+def grow_column(column: Any, value: Any) -> None:
+    """Widen a DataTable column (`table.columns[key]`) for a cell value (see _fit)."""
+    if isinstance(value, Text) and column.auto_width and "\n" not in value.plain:
+        width = value.cell_len
+        if width > column.content_width:
+            column.content_width = width
+
+
 def fill_table(table: Any, rows: list[tuple[str, tuple[Any, ...]]]) -> None:
-    """Replace a DataTable's rows (key, cells) in one update, the cursor
-    staying on the row with the same key when it is still there."""
+    """Make a DataTable show `rows` (key, cells) in that order, in one update,
+    the cursor staying on the row with the same key when it is still there.
+
+    Only what changed reaches the table: rows gone are removed, cells that
+    differ updated, new rows added, and the rows put in order (columns grow
+    for wider values: `_fit`); a table that
+    shares fewer than half of its rows with `rows` is refilled. (A refill
+    measures every cell again: for the alert queue's 300 rows that held the
+    UI thread for 100-500 ms while ingesting, every time one alert came in.)"""
     current = cursor_key(table)
+    keys = [k for k, _ in rows]
+    old = [str(r.key.value) for r in table.ordered_rows]
+    wanted = set(keys)
+    kept = wanted.intersection(old)
     with table.app.batch_update():
-        table.clear()
-        for key, cells in rows:
-            table.add_row(*cells, key=key)
-        keys = [k for k, _ in rows]
-        if current in keys:
+        if len(wanted) != len(keys) or (old and len(kept) * 2 < len(keys)) or not old:
+            table.clear()
+            for key, cells in rows:
+                _fit(table, cells)
+                table.add_row(*cells, key=key)
+        else:
+            columns = [c.key for c in table.ordered_columns]
+            for key in old:
+                if key not in wanted:
+                    table.remove_row(key)
+            for key, cells in rows:
+                if key in kept:
+                    for column, before, now in zip(columns, table.get_row(key), cells):
+                        if not _same(before, now):
+                            grow_column(table.columns[column], now)
+                            table.update_cell(key, column, now,
+                                              update_width=not isinstance(now, Text) or "\n" in now.plain)
+                else:
+                    _fit(table, cells)
+                    table.add_row(*cells, key=key)
+            if [str(r.key.value) for r in table.ordered_rows] != keys:
+                # Each row's first cell object says where it goes (they are
+                # distinct objects; when not, refilling is the safe way).
+                place = {id(table.get_row(k)[0]): i for i, k in enumerate(keys)}
+                if len(place) == len(keys):
+                    table.sort(key=lambda values: place[id(values[0])])
+                else:
+                    table.clear()
+                    for key, cells in rows:
+                        _fit(table, cells)
+                        table.add_row(*cells, key=key)
+        if current in wanted:
             table.move_cursor(row=keys.index(current), animate=False)
 
 
@@ -187,6 +256,40 @@ class TopBar(Static):
         self.update(t)
 
 
+class KeysFooter(Footer):
+    """Textual's Footer, recomposed only when the keys it shows changed.
+
+    The Footer rebuilds all its FooterKey widgets whenever the screen's
+    bindings may have changed: on every focus change and every switch to
+    the screen, ~10-40 ms of the UI thread each time (widgets mounted,
+    styled and laid out) for the same keys as before."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._shown: tuple[Any, ...] | None = None
+
+    def _keys(self) -> tuple[Any, ...]:
+        app = self.app
+        out = []
+        for key, (_node, binding, enabled, tooltip) in self.screen.active_bindings.items():
+            if binding.show or key == app.COMMAND_PALETTE_BINDING:
+                out.append((key, binding.key, binding.action, binding.description,
+                            app.get_key_display(binding), enabled, tooltip, binding.tooltip,
+                            id(binding.group) if binding.group is not None else None))
+        return (tuple(out), self.compact, self.show_command_palette)
+
+    def compose(self) -> ComposeResult:
+        if self._bindings_ready:
+            self._shown = self._keys()
+        return super().compose()
+
+    def bindings_changed(self, screen: Screen[Any]) -> None:
+        if (self._bindings_ready and self._shown is not None and self.is_attached
+                and screen is self.screen and self._keys() == self._shown):
+            return  # the same keys: nothing to rebuild
+        super().bindings_changed(screen)
+
+
 class SocScreen(Screen[None]):
     """A screen whose data is loaded off the UI thread."""
 
@@ -205,11 +308,14 @@ class SocScreen(Screen[None]):
         yield TopBar(self.MODE)
 
     def compose_bottom(self) -> ComposeResult:
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         if self.refresh_every:
             self.set_interval(self.refresh_every, self._maybe_reload)
+        from soc_tui.ui.app import freeze_mounted
+
+        self.call_after_refresh(freeze_mounted)
 
     def on_screen_resume(self) -> None:
         for bar in self.query(TopBar):

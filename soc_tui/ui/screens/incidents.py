@@ -20,14 +20,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from soc_tui.store import triage
 from soc_tui.store.triage import INCIDENT_STATUSES
 from soc_tui.text import printable
 from soc_tui.ui.modals import NoteModal, TextModal
-from soc_tui.ui.screens.base import (SocScreen, Writes, ago, cell, cursor_key, fill_table, severity_text,
-                                     status_text, ts_text)
+from soc_tui.ui.screens.base import (KeysFooter, SocScreen, Writes, ago, cell, cursor_key,
+                                     fill_table, severity_text, status_text, ts_text)
 
 
 class IncidentsScreen(Writes, SocScreen):
@@ -132,7 +132,7 @@ class IncidentDetailScreen(Writes, Screen[None]):
             timeline: DataTable[Any] = DataTable(id="timeline", cursor_type="row")
             yield timeline
             yield Static("", id="incident-notes")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         alerts = self.query_one("#incident-alerts", DataTable)

@@ -5,7 +5,11 @@ sparklines with their totals and peak rates, open alerts by severity and
 all alerts by status, the top source IPs (failures), users and hosts of
 the window, and a line of source health. When nothing happened in the
 window up to now (a database filled by a backfill), the window ends at the
-newest stored event instead, and says so.
+newest stored event instead, and says so. The window is cut into buckets
+that are whole multiples of their width (the last one in progress), so the
+events histogram is kept up to date from what was stored since the last
+refresh; the top values (a scan of the window's events) follow the rest of
+the screen and are read again at most every few seconds.
 Must not: run SQL on the UI thread.
 """
 
@@ -15,12 +19,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Sparkline, Static
 
-from soc_tui.ui.screens.base import SEVERITY_STYLE, SocScreen, cell, status_text, ts_text
+from soc_tui.text import printable
+from soc_tui.ui.screens.base import SEVERITY_STYLE, SocScreen, cell, fill_table, status_text, ts_text
 
 WINDOWS = (("15m", 15 * 60), ("1h", 3600), ("6h", 6 * 3600), ("24h", 86400), ("7d", 7 * 86400))
 BUCKETS = 60
@@ -36,8 +42,23 @@ class OverviewData:
     alerts: list[int]
     by_severity: dict[str, int]
     by_status: dict[str, int]
-    top: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    top: dict[str, list[tuple[str, int]]] | None = None  # None: those shown stay (tops_due)
     sources: list[tuple[str, str]] = field(default_factory=list)  # (name, state)
+    tops_due: bool = False  # the top values are read next (they scan the whole window)
+
+
+@dataclass
+class Tops:
+    """The top values of one window as last read, and what reading them cost."""
+
+    key: tuple[int, int, int]  # (window index, since, until) they were read for
+    top: dict[str, list[tuple[str, int]]]
+    read_at: float  # time.monotonic()
+    cost: float  # seconds
+
+
+TOPS_MIN_AGE = 2.0  # seconds: the top values are read again at most this often ...
+TOPS_COST_FACTOR = 5  # ... or, when reading them is slow, this many times what it took
 
 
 class OverviewScreen(SocScreen):
@@ -60,6 +81,9 @@ class OverviewScreen(SocScreen):
     def __init__(self) -> None:
         super().__init__()
         self.window = 1  # index into WINDOWS: 1h
+        self._histograms: dict[int, Any] = {}  # window index -> stats.SlidingHistogram
+        self._tops: Tops | None = None
+        self._tops_reading = False  # a _tops_worker runs
 
     def compose(self) -> ComposeResult:
         yield from self.compose_top()
@@ -96,10 +120,22 @@ class OverviewScreen(SocScreen):
         self.reload()
 
     def load(self) -> OverviewData:
+        """The figures of the window: the events histogram is kept up to date
+        (stats.SlidingHistogram: only what was stored since the last refresh
+        is read), the alert figures are small; the top values, which scan
+        every event of the window, are read by `_tops_worker` after the rest
+        is on screen, and again only when they are older than TOPS_MIN_AGE or
+        TOPS_COST_FACTOR times what reading them took."""
+        import time
+
         from soc_tui.store import stats
 
         ctx = self.ctx
-        span = WINDOWS[self.window][1] * 1_000_000
+        window = self.window
+        span = WINDOWS[window][1] * 1_000_000
+        histogram = self._histograms.get(window)
+        if histogram is None:
+            histogram = self._histograms[window] = stats.SlidingHistogram(span, BUCKETS)
         until = ctx.clock() + 1
         anchored = False
 
@@ -108,24 +144,64 @@ class OverviewScreen(SocScreen):
             _oldest, newest = stats.time_bounds(conn)
             if newest is not None and newest < until - span:
                 until, anchored = newest + 1, True
-            since = until - span
+            since, end, events = histogram.histogram(conn, until)
             counts = stats.alert_counts(conn)
             return OverviewData(
-                since, until, anchored,
-                stats.event_histogram(conn, since, until, BUCKETS),
-                stats.alert_histogram(conn, since, until, BUCKETS),
+                since, until, anchored, events,
+                stats.alert_histogram(conn, since, end, BUCKETS),
                 counts.by_severity, counts.by_status,
-                {"src_ip": stats.top_values(conn, "src_ip", since, until, TOP, failures_only=True),
-                 "user": stats.top_values(conn, "user", since, until, TOP),
-                 "host": stats.top_values(conn, "host", since, until, TOP)},
             )
 
-        data = ctx.reader_call(read)
+        data = ctx.stats_call(read)
+        tops = self._tops
+        if tops is not None and tops.key[0] == window:
+            data.top = tops.top
+            age = time.monotonic() - tops.read_at
+            data.tops_due = age >= max(TOPS_MIN_AGE, TOPS_COST_FACTOR * tops.cost)
+        else:
+            data.tops_due = True
         if ctx.collector is not None:
             data.sources = [(h.name, h.state) for h in ctx.collector.health()]
         else:
             data.sources = [(s.name, "stored") for s in ctx.reader_call(stats.source_stats)]
         return data
+
+    @work(thread=True, group="overview-tops", exit_on_error=False)
+    def _tops_worker(self, key: tuple[int, int, int]) -> None:
+        import time
+
+        from soc_tui.store import stats
+
+        _window, since, until = key
+        started = time.monotonic()
+
+        def read(conn: Any) -> dict[str, list[tuple[str, int]]]:
+            return {"src_ip": stats.top_values(conn, "src_ip", since, until, TOP, failures_only=True),
+                    "user": stats.top_values(conn, "user", since, until, TOP),
+                    "host": stats.top_values(conn, "host", since, until, TOP)}
+
+        try:
+            top = self.ctx.stats_call(read)
+        except Exception as exc:  # noqa: BLE001 - shown, the next refresh retries
+            self.app.call_from_thread(self.notify, printable(f"{type(exc).__name__}: {exc}"),
+                                      title="Loading failed", severity="error", markup=False)
+            return
+        finally:
+            self._tops_reading = False
+        self._tops = Tops(key, top, time.monotonic(), time.monotonic() - started)
+        self.app.call_from_thread(self._show_tops, key)
+
+    def _show_tops(self, key: tuple[int, int, int]) -> None:
+        tops = self._tops
+        if self.is_attached and tops is not None and tops.key == key and key[0] == self.window:
+            self._fill_tops(tops.top)
+
+    def _fill_tops(self, top: dict[str, list[tuple[str, int]]]) -> None:
+        with self.app.batch_update():
+            for name, rows in top.items():
+                fill_table(self.query_one(f"#top-{name}", DataTable), [
+                    (str(i), (cell(value, limit=40), Text(f"{n:,}", justify="right")))
+                    for i, (value, n) in enumerate(rows)])
 
     def show(self, d: OverviewData) -> None:
         label, seconds = WINDOWS[self.window]
@@ -149,12 +225,15 @@ class OverviewScreen(SocScreen):
             counts.append_text(status_text(st))
             counts.append(f" {n}  ")
         self.query_one("#counts", Static).update(counts)
-        with self.app.batch_update():
-            for name, rows in d.top.items():
-                table = self.query_one(f"#top-{name}", DataTable)
-                table.clear()
-                for value, n in rows:
-                    table.add_row(cell(value, limit=40), Text(f"{n:,}", justify="right"))
+        if d.top is not None:
+            self._fill_tops(d.top)
+        elif any(self.query_one(f"#top-{name}", DataTable).row_count for name in ("src_ip", "user", "host")):
+            for name in ("src_ip", "user", "host"):  # another window's: not these
+                self.query_one(f"#top-{name}", DataTable).clear()
+        if d.tops_due and not self._tops_reading:
+            self._tops_reading = True
+            span = WINDOWS[self.window][1] * 1_000_000
+            self._tops_worker((self.window, d.since, d.since + span))
         health = Text(no_wrap=True, overflow="ellipsis")
         health.append("sources ")
         if not d.sources:

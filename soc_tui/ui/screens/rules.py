@@ -20,14 +20,15 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from soc_tui.detect.fields import event_tags
 from soc_tui.model import FLAG_UNPARSED
 from soc_tui.store import triage
 from soc_tui.text import printable
 from soc_tui.ui.modals import TextModal
-from soc_tui.ui.screens.base import SocScreen, Writes, ago, cell, cursor_key, fill_table, severity_text, ts_text
+from soc_tui.ui.screens.base import (KeysFooter, SocScreen, Writes, ago, cell, cursor_key,
+                                     fill_table, severity_text, ts_text)
 
 STATE_STYLE = {"active": "green", "inactive": "dim", "disabled": "yellow", "failed": "bold red"}
 
@@ -215,7 +216,7 @@ class BacktestScreen(Screen[None]):
                      id="bt-title", classes="pane-title")
         table: DataTable[Any] = DataTable(id="bt-table", cursor_type="row")
         yield table
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
