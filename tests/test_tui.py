@@ -794,3 +794,34 @@ def test_alert_queue_reads_what_list_alerts_reads(seeded: Path) -> None:
         check()
     finally:
         reader.close()
+
+
+async def test_tables_keep_their_drawing_across_screen_switches_but_not_a_theme_change(seeded: Path) -> None:
+    """A screen shown again reuses its tables' rendered cells (Textual
+    refreshes every style on a switch; redrawing them was most of its cost);
+    a new theme, which does change their look, draws them anew."""
+    from soc_tui.ui.table import SocTable
+
+    app = make_app(seeded, start="alerts")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one("#alert-table", SocTable)
+        assert table._row_render_cache  # drawn
+        marker = list(table._row_render_cache.keys())[0]
+        drawing = table._row_render_cache[marker]
+        await pilot.press("1")
+        await settle(pilot)
+        await pilot.press("3")
+        await settle(pilot)
+        assert app.screen.query_one("#alert-table", SocTable) is table
+        assert table._row_render_cache.get(marker) is drawing  # kept across the switch, not redrawn
+        before = table._current_look()
+        app.theme = "nord" if app.theme != "nord" else "gruvbox"
+        await settle(pilot)
+        assert table._current_look() != before
+        text = await stable_text(pilot)
+        assert "critical" in text or "high" in text  # drawn again, in the new colours
+        cursor_style = table.get_component_rich_style("datatable--cursor")
+        drawn = [seg.style for strip in app.screen._compositor.render_strips() for seg in strip
+                 if seg.style is not None and seg.style.bgcolor == cursor_style.bgcolor]
+        assert drawn  # the cursor row is painted with the new theme's cursor colour

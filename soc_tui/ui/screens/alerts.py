@@ -29,6 +29,7 @@ from soc_tui.model import now_us
 from soc_tui.store import triage
 from soc_tui.store.alerts import StoredAlert
 from soc_tui.text import printable
+from soc_tui.ui.table import SocTable
 from soc_tui.ui.modals import CloseModal, NoteModal, SuppressAnswer, SuppressModal, TextModal
 from soc_tui.ui.screens.base import (KeysFooter, SocScreen, Writes, ago, cell, cursor_key,
                                      fill_table, grow_column, severity_text, status_text, ts_text)
@@ -240,7 +241,7 @@ class AlertsScreen(TriageActions, SocScreen):
     def compose(self) -> ComposeResult:
         yield from self.compose_top()
         yield Static("", id="alert-filters", classes="pane-title")
-        table: DataTable[Any] = DataTable(id="alert-table", cursor_type="row", zebra_stripes=False)
+        table: DataTable[Any] = SocTable(id="alert-table", cursor_type="row", zebra_stripes=False)
         yield table
         yield from self.compose_bottom()
 
@@ -481,7 +482,7 @@ class AlertDetailScreen(TriageActions, Screen[None]):
             yield Static("", id="alert-head")
             yield Static("evidence (enter/x: events around the line)", classes="pane-title",
                          id="evidence-title")
-            table: DataTable[Any] = DataTable(id="evidence", cursor_type="row")
+            table: DataTable[Any] = SocTable(id="evidence", cursor_type="row")
             yield table
             yield Static("", id="alert-notes")
         yield KeysFooter()

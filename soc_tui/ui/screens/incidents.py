@@ -25,6 +25,7 @@ from textual.widgets import DataTable, Static
 from soc_tui.store import triage
 from soc_tui.store.triage import INCIDENT_STATUSES
 from soc_tui.text import printable
+from soc_tui.ui.table import SocTable
 from soc_tui.ui.modals import NoteModal, TextModal
 from soc_tui.ui.screens.base import (KeysFooter, SocScreen, Writes, ago, cell, cursor_key,
                                      fill_table, severity_text, status_text, ts_text)
@@ -47,7 +48,7 @@ class IncidentsScreen(Writes, SocScreen):
     def compose(self) -> ComposeResult:
         yield from self.compose_top()
         yield Static("", id="incident-filter", classes="pane-title")
-        table: DataTable[Any] = DataTable(id="incident-table", cursor_type="row")
+        table: DataTable[Any] = SocTable(id="incident-table", cursor_type="row")
         yield table
         yield from self.compose_bottom()
 
@@ -126,10 +127,10 @@ class IncidentDetailScreen(Writes, Screen[None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static("", id="incident-head")
-            alerts: DataTable[Any] = DataTable(id="incident-alerts", cursor_type="row")
+            alerts: DataTable[Any] = SocTable(id="incident-alerts", cursor_type="row")
             yield alerts
             yield Static("timeline", classes="pane-title")
-            timeline: DataTable[Any] = DataTable(id="timeline", cursor_type="row")
+            timeline: DataTable[Any] = SocTable(id="timeline", cursor_type="row")
             yield timeline
             yield Static("", id="incident-notes")
         yield KeysFooter()

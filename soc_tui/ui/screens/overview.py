@@ -26,6 +26,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Sparkline, Static
 
 from soc_tui.text import printable
+from soc_tui.ui.table import SocTable
 from soc_tui.ui.screens.base import SEVERITY_STYLE, SocScreen, cell, fill_table, status_text, ts_text
 
 WINDOWS = (("15m", 15 * 60), ("1h", 3600), ("6h", 6 * 3600), ("24h", 86400), ("7d", 7 * 86400))
@@ -97,7 +98,7 @@ class OverviewScreen(SocScreen):
         yield Static("", id="counts")
         with Horizontal(id="tops"):
             for name in ("src_ip", "user", "host"):
-                table: DataTable[Any] = DataTable(id=f"top-{name}", cursor_type="row",
+                table: DataTable[Any] = SocTable(id=f"top-{name}", cursor_type="row",
                                                   show_cursor=False)
                 yield table
         yield Static("", id="health")

@@ -26,6 +26,7 @@ from soc_tui.detect.fields import event_tags
 from soc_tui.model import FLAG_UNPARSED
 from soc_tui.store import triage
 from soc_tui.text import printable
+from soc_tui.ui.table import SocTable
 from soc_tui.ui.modals import TextModal
 from soc_tui.ui.screens.base import (KeysFooter, SocScreen, Writes, ago, cell, cursor_key,
                                      fill_table, severity_text, ts_text)
@@ -87,7 +88,7 @@ class RulesScreen(Writes, SocScreen):
     def compose(self) -> ComposeResult:
         yield from self.compose_top()
         yield Static("", id="rule-summary", classes="pane-title")
-        table: DataTable[Any] = DataTable(id="rule-table", cursor_type="row")
+        table: DataTable[Any] = SocTable(id="rule-table", cursor_type="row")
         yield table
         yield Static("", id="rule-info")
         yield from self.compose_bottom()
@@ -214,7 +215,7 @@ class BacktestScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static(Text(f" backtest of {printable(self.rule.label)} since {printable(self.since)}: running…"),
                      id="bt-title", classes="pane-title")
-        table: DataTable[Any] = DataTable(id="bt-table", cursor_type="row")
+        table: DataTable[Any] = SocTable(id="bt-table", cursor_type="row")
         yield table
         yield KeysFooter()
 

@@ -19,6 +19,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from soc_tui.text import printable
+from soc_tui.ui.table import SocTable
 from soc_tui.ui.screens.base import SocScreen, ago, cell, fill_table
 
 STATE_STYLE = {"running": "green", "lagging": "yellow", "reconnecting": "bold yellow",
@@ -63,7 +64,7 @@ class SourcesScreen(SocScreen):
     def compose(self) -> ComposeResult:
         yield from self.compose_top()
         yield Static("", id="source-summary", classes="pane-title")
-        table: DataTable[Any] = DataTable(id="source-table", cursor_type="row")
+        table: DataTable[Any] = SocTable(id="source-table", cursor_type="row")
         yield table
         yield Static("", id="source-info")
         yield from self.compose_bottom()

@@ -18,6 +18,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Input, Static
 
 from soc_tui.text import printable
+from soc_tui.ui.table import SocTable
 from soc_tui.ui.screens.base import SocScreen, cursor_key, fill_table
 
 
@@ -39,7 +40,7 @@ class TrainingScreen(SocScreen):
     def compose(self) -> ComposeResult:
         yield from self.compose_top()
         yield Static("", id="score", classes="pane-title")
-        table: DataTable[Any] = DataTable(id="quiz-table", cursor_type="row")
+        table: DataTable[Any] = SocTable(id="quiz-table", cursor_type="row")
         yield table
         yield Static("", id="question")
         yield Input(placeholder="your answer (enter to check; F4: hint)", id="answer")
