@@ -249,6 +249,28 @@ def alert_status(conn: sqlite3.Connection, ids: Iterable[int]) -> dict[int, str]
     return out
 
 
+# The alert queue's order: most severe first, then the newest.
+QUEUE_ORDER = (" ORDER BY CASE severity WHEN 'critical' THEN 4 WHEN 'high' THEN 3 WHEN 'medium' THEN 2"
+               " WHEN 'low' THEN 1 ELSE 0 END DESC, last_seen DESC, id DESC")
+
+
+def queue_filters(where: list[str], params: list[Any], *, status: str | None = None,
+                  severity: str | None = None, rule: str | None = None) -> None:
+    """Add the queue's filters to a WHERE list: status ("open": not closed
+    yet), severity, rule (by name or id)."""
+    if status == "open":
+        where.append("status != 'closed'")
+    elif status:
+        where.append("status = ?")
+        params.append(status)
+    if severity:
+        where.append("severity = ?")
+        params.append(severity)
+    if rule:
+        where.append("(rule_name = ? OR rule_id = ?)")
+        params.extend([rule, rule])
+
+
 def list_alerts(
     conn: sqlite3.Connection,
     *,
@@ -280,22 +302,8 @@ def list_alerts(
         id_list = [int(i) for i in ids]
         where.append("id IN (SELECT value FROM json_each(?))")
         params.append(json.dumps(id_list))
-    if status == "open":  # everything not closed yet
-        where.append("status != 'closed'")
-    elif status:
-        where.append("status = ?")
-        params.append(status)
-    if severity:
-        where.append("severity = ?")
-        params.append(severity)
-    if rule:
-        where.append("(rule_name = ? OR rule_id = ?)")
-        params.extend([rule, rule])
-    if order == "id":
-        by = " ORDER BY id DESC" if limit else " ORDER BY id"
-    else:
-        by = (" ORDER BY CASE severity WHEN 'critical' THEN 4 WHEN 'high' THEN 3 WHEN 'medium' THEN 2"
-              " WHEN 'low' THEN 1 ELSE 0 END DESC, last_seen DESC, id DESC")
+    queue_filters(where, params, status=status, severity=severity, rule=rule)
+    by = (" ORDER BY id DESC" if limit else " ORDER BY id") if order == "id" else QUEUE_ORDER
     sql = f"SELECT {_ALERT_COLS} FROM alerts" + (" WHERE " + " AND ".join(where) if where else "") + by
     if limit:
         sql += " LIMIT ?"

@@ -15,7 +15,7 @@ import threading
 from typing import Any, Iterator
 
 from soc_tui.model import FLAG_UNPARSED, Checkpoint
-from soc_tui.store.alerts import StoredAlert, list_alerts
+from soc_tui.store.alerts import QUEUE_ORDER, StoredAlert, list_alerts, queue_filters
 from soc_tui.store.db import CODED_COLUMNS, StoreError, open_db
 from soc_tui.store.events import ROW_COLUMNS, TABLE_COLUMNS, checkpoints_for_inode, load_checkpoint
 from soc_tui.store.search import CompiledQuery, compile_query
@@ -213,17 +213,9 @@ class StoreReader:
         UI's GIL for tens of ms while ingesting.)"""
         where: list[str] = []
         params: list[Any] = []
-        if status == "open":  # as list_alerts: everything not closed yet
-            where.append("status != 'closed'")
-        elif status:
-            where.append("status = ?")
-            params.append(status)
-        if rule:
-            where.append("(rule_name = ? OR rule_id = ?)")
-            params.extend([rule, rule])
+        queue_filters(where, params, status=status, rule=rule)  # as list_alerts
         sql = ("SELECT id, updated_at FROM alerts" + (" WHERE " + " AND ".join(where) if where else "")
-               + " ORDER BY CASE severity WHEN 'critical' THEN 4 WHEN 'high' THEN 3 WHEN 'medium' THEN 2"
-               " WHEN 'low' THEN 1 ELSE 0 END DESC, last_seen DESC, id DESC LIMIT ?")
+               + QUEUE_ORDER + " LIMIT ?")
         with self._lock:  # (also: two callers never update `known` at once)
             order = self._conn.execute(sql, [*params, limit]).fetchall()
             stale = [i for i, updated in order if (a := known.get(i)) is None or a.updated_at != updated]
