@@ -38,9 +38,9 @@ from soc_tui.sources.base import (
     SourceHealth,
     SourceSpec,
     StreamSource,
+    SshRefused,
     parse_allow,
     parse_spec,
-    SshRefused,
     sleep_or_stop,
 )
 from soc_tui.sources.tail import Chunk, FileFollower, is_rotated_name
@@ -257,7 +257,11 @@ class Pipeline:
             else:
                 try:
                     matches = await host.glob(spec.path)
+                    if not matches and not self.follow:
+                        raise SourceError(f"{spec.spec}: no file matches")
                 except (ConnectionDown, SshRefused, OSError) as exc:
+                    if not self.follow:  # a backfill says why it read nothing
+                        raise SourceError(str(exc)) from None
                     # Shown on the files' own health once they run; until then here.
                     health = self.health.setdefault(spec.spec, SourceHealth(spec.spec))
                     health.state = "error" if isinstance(exc, SshRefused) else "reconnecting"

@@ -383,3 +383,17 @@ def test_remote_file_renamed_within_its_glob_is_not_read_twice(tmp_path: Path, s
     finally:
         stop(proc)
     assert got == [0, 1, 2, 3]
+
+
+def test_remote_glob_backfill_that_reads_nothing_says_why(tmp_path: Path, server: SshServer) -> None:
+    def ingest(spec: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "soc_tui", "--db", str(tmp_path / "soc.db"), "ingest", "--no-rules", spec],
+            env=server.env(), cwd=ROOT, capture_output=True, text=True, timeout=60,
+        )
+
+    out = ingest(f"ssh://testhost{tmp_path}/nothing-*.log")
+    assert out.returncode == 2 and "no file matches" in out.stderr, out.stderr
+    (server.home / ".ssh" / "known_hosts").unlink()  # now the host is not trusted
+    out = ingest(f"ssh://testhost{tmp_path}/*.log")
+    assert out.returncode == 2 and "unknown host key" in out.stderr, out.stderr
