@@ -367,6 +367,8 @@ class Pipeline:
             finally:
                 if follower is not None:
                     await asyncio.get_running_loop().run_in_executor(pool, follower.close)
+            if self._stop.is_set():
+                return  # the stop dropped the connection: not a problem to report
             if health.error != reported:
                 reported = health.error
                 self._error(health.error or "")
