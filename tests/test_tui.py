@@ -825,3 +825,32 @@ async def test_tables_keep_their_drawing_across_screen_switches_but_not_a_theme_
         drawn = [seg.style for strip in app.screen._compositor.render_strips() for seg in strip
                  if seg.style is not None and seg.style.bgcolor == cursor_style.bgcolor]
         assert drawn  # the cursor row is painted with the new theme's cursor colour
+
+
+async def test_the_alert_detail_screen_is_reused_and_shows_only_the_alert_opened(seeded: Path) -> None:
+    from soc_tui.ui.screens.alerts import AlertDetailScreen
+
+    app = make_app(seeded, start="alerts")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        queue = app.screen
+        table = queue.query_one("#alert-table")
+        titles = {a.id: a.title for a in queue.alerts}
+        shown: list[tuple[int, str]] = []
+        for row in (0, 1, 0):
+            table.move_cursor(row=row)
+            await pilot.press("enter")
+            await settle(pilot)
+            detail = app.screen
+            assert isinstance(detail, AlertDetailScreen)
+            text = await stable_text(pilot)
+            shown.append((detail.alert_id, text))
+            await pilot.press("escape")
+            await settle(pilot)
+            assert app.screen is queue
+        (first, text1), (second, text2), (again, text3) = shown
+        assert first != second and again == first
+        assert f"#{first} " in text1 and f"#{second} " in text2 and f"#{first} " not in text2
+        if titles[first] != titles[second]:
+            assert titles[second] in text2 and titles[first] not in text2
+        assert queue._detail is not None and app.is_screen_installed(queue._detail)

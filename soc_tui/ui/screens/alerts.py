@@ -237,6 +237,7 @@ class AlertsScreen(TriageActions, SocScreen):
         self._order: list[str] = []
         self._shown_values: dict[int, tuple[Any, ...]] = {}
         self._known: dict[int, StoredAlert] = {}  # the alerts last read (load worker only)
+        self._detail: AlertDetailScreen | None = None  # reused for every alert opened
 
     def compose(self) -> ComposeResult:
         yield from self.compose_top()
@@ -434,7 +435,15 @@ class AlertsScreen(TriageActions, SocScreen):
             self._order = []
             self.reload()
             return
-        self.app.push_screen(AlertDetailScreen(int(key)))
+        # One detail screen, installed so that closing it keeps it: building
+        # a screen and styling its widgets again cost most of opening one.
+        detail = self._detail
+        if detail is None:
+            detail = self._detail = AlertDetailScreen(int(key))
+            self.app.install_screen(detail, name=f"alert-detail-{id(self)}")
+        else:
+            detail.show_alert(int(key))
+        self.app.push_screen(detail)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
@@ -491,7 +500,21 @@ class AlertDetailScreen(TriageActions, Screen[None]):
         table = self.query_one("#evidence", DataTable)
         table.add_column("line (as logged)", key="line")
         table.focus()
-        self.after_change()
+
+    def on_screen_resume(self) -> None:
+        # Shown (first, or again for another alert): read it now.
+        self.query_one("#evidence", DataTable).focus()
+        self._load()
+
+    def show_alert(self, alert_id: int) -> None:
+        """Point this screen, reused, at another alert: nothing of the last
+        one stays on it while the new one loads."""
+        self.alert_id = alert_id
+        self.detail = None
+        self.query_one("#alert-head", Static).update(Text(f"#{alert_id}", style="dim"))
+        self.query_one("#evidence-title", Static).update("evidence")
+        self.query_one("#evidence", DataTable).clear()
+        self.query_one("#alert-notes", Static).update("")
 
     def after_change(self) -> None:
         self._load()
