@@ -187,7 +187,7 @@ class Pipeline:
                 self._stop.set()
                 stopper.cancel()
                 for host in self._ssh.values():
-                    host.drop()  # remote reads blocked on a dead link fail now, not in 20 s
+                    host.shut()  # remote reads blocked on a dead link fail now, not in 20 s
             # Every source ends before anything is closed under it; then the
             # first failure (a backfill's unreadable file) is raised.
             results = await asyncio.gather(*tasks, return_exceptions=True)

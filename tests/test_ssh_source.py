@@ -316,9 +316,9 @@ def test_many_files_on_one_host_share_one_connection(tmp_path: Path, server: Ssh
             time.sleep(0.2)
         got = wait_for(db, 72)
     finally:
-        stop(proc)
+        said = stop(proc)
     assert sorted(got) == sorted(k * 1000 + r for k in range(12) for r in range(6))
-    assert server.log.read_text().count("Accepted publickey") == 1
+    assert server.log.read_text().count("Accepted publickey") == 1, said
 
 
 def test_config_turning_host_key_checking_off_is_refused(tmp_path: Path, server: SshServer) -> None:

@@ -204,6 +204,7 @@ class SshHost:
         self._conn: asyncssh.SSHClientConnection | None = None
         self._sftp: asyncssh.SFTPClient | None = None
         self._gen = 0
+        self._shut = False
         self._lock = asyncio.Lock()
         # Command channels open at once (each `stat` is one): sshd allows 10
         # sessions per connection by default, and the SFTP session is one.
@@ -226,6 +227,8 @@ class SshHost:
     async def connect(self) -> tuple[int, asyncssh.SSHClientConnection, asyncssh.SFTPClient]:
         """The live connection (opened now if needed) and its generation."""
         async with self._lock:
+            if self._shut:
+                raise ConnectionDown(f"{self.label}: the collector is stopping")
             if self._conn is not None and self._sftp is not None and not self._closed():
                 return self._gen, self._conn, self._sftp
             self._reset()
@@ -273,6 +276,12 @@ class SshHost:
             self._conn.close()
         self._conn = self._sftp = None
         self._idents.clear()
+
+    def shut(self) -> None:
+        """Close the connection for good (the collector is stopping): what is
+        blocked on it fails now, and nothing connects again."""
+        self._shut = True
+        self._reset()
 
     def drop(self, gen: int | None = None) -> None:
         """Forget a connection that failed (only that generation: another
