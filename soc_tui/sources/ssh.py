@@ -283,6 +283,13 @@ class SshHost:
         self._shut = True
         self._reset()
 
+    def lost(self, exc: BaseException, gen: int) -> ConnectionDown:
+        """The error for an operation that failed with the connection under
+        it: that connection (generation `gen`) is dropped, the next use
+        reconnects."""
+        self.drop(gen)
+        return ConnectionDown(f"{self.label}: connection lost: {_reason(exc)}")
+
     def drop(self, gen: int | None = None) -> None:
         """Forget a connection that failed (only that generation: another
         source may already have reconnected)."""
@@ -326,13 +333,11 @@ class SshHost:
         except asyncssh.SFTPPermissionDenied:
             raise PermissionError(errno.EACCES, "permission denied", path) from None
         except (asyncssh.SFTPConnectionLost, asyncssh.SFTPNoConnection, asyncssh.SFTPBadMessage) as exc:
-            self.drop(gen)
-            raise ConnectionDown(f"{self.label}: connection lost: {_reason(exc)}") from None
+            raise self.lost(exc, gen) from None
         except asyncssh.SFTPError as exc:
             raise OSError(errno.EIO, _reason(exc), path) from None
         except (OSError, asyncssh.Error, asyncio.TimeoutError, EOFError) as exc:
-            self.drop(gen)
-            raise ConnectionDown(f"{self.label}: connection lost: {_reason(exc)}") from None
+            raise self.lost(exc, gen) from None
 
     async def run(self, argv: list[str], timeout: float = CALL_TIMEOUT) -> tuple[int, bytes, bytes]:
         """Run a command, each argument quoted; (exit status, stdout, stderr)."""
@@ -345,8 +350,7 @@ class SshHost:
             # connection itself is fine, and the other sources keep it.
             raise ConnectionDown(f"{self.label}: the server refused a session: {_reason(exc)}") from None
         except (OSError, asyncssh.Error, asyncio.TimeoutError) as exc:
-            self.drop(gen)
-            raise ConnectionDown(f"{self.label}: connection lost: {_reason(exc)}") from None
+            raise self.lost(exc, gen) from None
         status = res.exit_status if res.exit_status is not None else 255
         return status, bytes(res.stdout or b""), bytes(res.stderr or b"")
 
@@ -471,8 +475,7 @@ class _RemoteStream:
         try:
             return await self._reader.read(n)
         except (OSError, asyncssh.Error) as exc:
-            self._host.drop(self._gen)
-            raise ConnectionDown(f"{self._host.label}: connection lost: {_reason(exc)}") from None
+            raise self._host.lost(exc, self._gen) from None
 
 
 class RemoteProcess:
