@@ -17,6 +17,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from procs import descendants
+
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 KEYGEN = shutil.which("ssh-keygen")
 
@@ -103,30 +105,11 @@ class SshServer:
             time.sleep(0.05)
         raise RuntimeError(f"sshd did not start: {self.log.read_text() if self.log.exists() else ''}")
 
-    def _descendants(self, pid: int) -> list[int]:
-        children: dict[int, list[int]] = {}
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            children.setdefault(ppid, []).append(int(entry))
-        out, todo = [], [pid]
-        while todo:
-            p = todo.pop()
-            for c in children.get(p, []):
-                out.append(c)
-                todo.append(c)
-        return out
-
     def kill(self) -> None:
         """Kill the server and every connection it serves (SIGKILL)."""
         if self.proc is None:
             return
-        for pid in [self.proc.pid, *self._descendants(self.proc.pid)]:
+        for pid in [self.proc.pid, *descendants(self.proc.pid)]:
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:

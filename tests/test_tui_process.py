@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from procs import children
+
 pytestmark = pytest.mark.slow
 
 LINE = "Nov 20 00:{m:02d}:{s:02d} bastion sshd[{pid}]: Failed password for root from 198.51.100.{ip} port {port} ssh2\n"
@@ -166,17 +168,6 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _kids(pid: int) -> list[int]:
-    out: list[int] = []
-    try:
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{task}/children") as fh:
-                out.extend(int(c) for c in fh.read().split())
-    except OSError:
-        pass
-    return out
-
-
 def _count(db: Path) -> int:
     conn = sqlite3.connect(db)
     try:
@@ -206,7 +197,7 @@ def test_collector_process_reports_health_and_stops_in_order(tmp_path: Path) -> 
         assert [h.name for h in collector.health()] == [str(log)]
         assert sum(h.lines for h in collector.health()) == 200
         assert collector.running and collector.worker is not None
-        kids = _kids(collector.pid)  # the rule process (and a parse worker, if any)
+        kids = children(collector.pid)  # the rule process (and a parse worker, if any)
         assert kids
         with open(log, "a") as fh:
             fh.write(_lines(200, 300))
@@ -247,7 +238,7 @@ def test_collector_process_outlives_no_parent(tmp_path: Path) -> None:
             time.sleep(0.1)
         with open(log, "a") as fh:
             fh.write(_lines(200, 300))
-        grandchildren = _kids(child)
+        grandchildren = children(child)
         assert _alive(child) and grandchildren
         time.sleep(1.5)
     finally:
