@@ -270,11 +270,6 @@ class _Reader(LineSplitter):
         except OSError:
             pass
 
-    def size(self) -> int:
-        if self.compressed:
-            return -1
-        return self.fs.fstat(self.fh).st_size
-
     def stat(self) -> StatLike:
         return self.fs.fstat(self.fh)
 
