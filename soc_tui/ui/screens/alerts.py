@@ -502,9 +502,11 @@ class AlertDetailScreen(TriageActions, Screen[None]):
         table.focus()
 
     def on_screen_resume(self) -> None:
-        # Shown (first, or again for another alert): read it now.
+        # Shown for an alert not read yet (first, or again for another one):
+        # read it now. Back from a dialog, its write reloads (after_change).
         self.query_one("#evidence", DataTable).focus()
-        self._load()
+        if self.detail is None:
+            self._load()
 
     def show_alert(self, alert_id: int) -> None:
         """Point this screen, reused, at another alert: nothing of the last
