@@ -84,16 +84,18 @@ class Matcher:
 
     def __init__(self, rule_paths: list[str]) -> None:
         from soc_tui.detect.engine import Engine
+        from soc_tui.detect.fields import EventView
         from soc_tui.detect.loader import load_rules
-        from soc_tui.detect.offline import event_dict
 
         ruleset = load_rules(list(rule_paths))
         self.digest = ruleset.digest
         self._engine = Engine(ruleset)
-        self._event_dict = event_dict
+        self._view = EventView
 
     def match(self, ev: Event) -> tuple[str, ...]:
-        return tuple(r.rule_id for r in self._engine.match(self._event_dict(ev)))
+        """The ids of the rules `ev` matches (its message is set to the raw
+        line when it has none, which is how the store keeps it anyway)."""
+        return tuple([r.rule_id for r in self._engine.match(self._view(ev))])
 
 
 class WorkerError(Exception):

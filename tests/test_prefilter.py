@@ -97,3 +97,29 @@ def test_condition_tree() -> None:
     )
     with pytest.raises(ValueError):
         parse_condition("a and")
+
+
+def test_the_parse_process_matches_events_as_the_worker_matches_their_dicts(corpus: Path) -> None:
+    """Stage 1 in a backfill's parse process reads each Event through an
+    EventView; the worker reads events back as dicts. Both must pick the same
+    rules (SigmaHQ's and the shipped ones, on every corpus log)."""
+    from soc_tui.cli import shipped_rules_dir
+    from soc_tui.parse_worker import Matcher
+
+    dirs = [str(corpus / "sigmahq"), str(shipped_rules_dir())]
+    matcher = Matcher(dirs)
+    engine = Engine(load_rules(dirs))
+    events = matched = 0
+    for rel, source in LOGS + [(str(p.relative_to(corpus)), "/var/log/x.log")
+                               for p in sorted((corpus / "crowdsec").glob("*.log"))]:
+        path = corpus / rel
+        if not path.exists():
+            continue
+        parser = LineParser(fmt="auto", source_id=source, year=2024, tz="UTC")
+        for line in read_lines(path):
+            ev = parser.parse(line)
+            want = tuple(r.rule_id for r in engine.match(event_dict(ev)))
+            assert matcher.match(ev) == want, line
+            events += 1
+            matched += bool(want)
+    assert events > 10_000 and matched > 1000
