@@ -496,3 +496,42 @@ def test_backtest_of_a_new_value_rule_knows_what_was_seen_before(
                  "--since", "2023-11-21T00:00", "--format", "json"]) == 0
     got = [json.loads(x)["user"] for x in capsys.readouterr().out.splitlines()]
     assert got == ["alice"]
+
+
+def test_idle_correlation_groups_are_forgotten_and_active_ones_keep_counting(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Memory stays bounded by the groups active lately: a sweep forgets a
+    group (counting or temporal) whose last hit is older than the timespan plus
+    the lateness allowed, and leaves a recent group's window whole."""
+    from soc_tui.detect import engine as eng
+
+    monkeypatch.setattr(eng, "SWEEP_EVERY", 10)
+    (tmp_path / "c.yml").write_text(
+        "title: base\nname: b\nlogsource: {product: linux}\nlevel: low\n"
+        "detection: {sel: {app: app1}, condition: sel}\n---\n"
+        "title: three\nname: three\nlevel: high\n"
+        "correlation: {type: event_count, rules: [b], group-by: [src_ip], timespan: 60s,"
+        " condition: {gte: 3}}\n---\n"
+        "title: users\nname: users\nlevel: high\n"
+        "correlation: {type: value_count, rules: [b], group-by: [src_ip], timespan: 60s,"
+        " condition: {field: user, gte: 3}}\n---\n"
+        "title: twice\nname: twice\nlevel: high\n"
+        "correlation: {type: temporal, rules: [b, b], group-by: [src_ip], timespan: 60s}\n")
+    engine = eng.Engine(load_rules([tmp_path]))
+    hour = 3_600_000_000
+    n = 0
+
+    def hit(t_us: int, ip: str, user: str) -> list[str]:
+        nonlocal n
+        n += 1
+        return [h.rule.label for h in engine.process(
+            {"id": n, "ts": t_us, "raw": "x", "app": "app1", "src_ip": ip, "user": user})]
+
+    for i in range(8):  # one hit from each of 8 addresses, long ago
+        hit(i * 1_000_000, f"198.51.100.{i}", "u")
+    hit(2 * hour, "192.0.2.1", "alice")  # much later: a live group
+    hit(2 * hour + 1_000_000, "192.0.2.1", "bob")  # the 10th hit: a sweep
+    for st in engine.states:
+        assert set(st.groups) == {("192.0.2.1",)}, st.corr.name
+    labels = hit(2 * hour + 2_000_000, "192.0.2.1", "carol")
+    assert labels.count("three") == 1 and labels.count("users") == 1, labels

@@ -114,7 +114,7 @@ class _Window:
         self.entries: deque[tuple[int, int, int, Any, list[int]]] = deque()
         self.total = 0
         # value_count only: how many entries hold each value
-        self.values: Counter[Any] | None = Counter() if distinct else None
+        self.values: dict[Any, int] | None = {} if distinct else None
         self.seq = 0
         self.reported = 0  # entries with seq <= reported were given as evidence
         self.late = False  # an entry was placed out of seq order since the last report
@@ -125,7 +125,8 @@ class _CorrState:
     def __init__(self, corr: Correlation) -> None:
         self.corr = corr
         self.groups: dict[tuple[Any, ...], Any] = {}
-        self.touched: dict[tuple[Any, ...], int] = {}  # group -> time of its last hit
+        # temporal groups -> time of their last hit (a counting window keeps its own)
+        self.touched: dict[tuple[Any, ...], int] = {}
         self.newest = -(1 << 62)
         self.fed = 0
         self.counting = corr.kind in ("event_count", "value_count")
@@ -169,32 +170,43 @@ class _CorrState:
         return tuple(v if v.__hash__ is not None else _hashable(v) for v in vals)
 
     def feed(self, h: Hit, idx: int) -> Hit | None:
-        key = self.key(h, idx)
-        if key is None:
-            return None
+        readers = self.readers[idx]
+        if len(readers) == 1:  # the usual single group-by field, inline
+            v = readers[0](h)
+            if v is None or v == "":
+                return None
+            key = (v,) if v.__hash__ is not None else (_hashable(v),)
+        else:
+            key = self.key(h, idx)  # type: ignore[assignment]
+            if key is None:
+                return None
         t = h.ts
         if t > future_limit():
             return None  # a broken timestamp would hold the group's window shut
         if t > self.newest:
             self.newest = t
-        if t > self.touched.get(key, t - 1):
-            self.touched[key] = t
         self.fed += 1
         if self.fed % SWEEP_EVERY == 0:
             self.sweep()
         if self.counting:
             return self._count(h, idx, key)
+        if t > self.touched.get(key, t - 1):
+            self.touched[key] = t
         return self._temporal(h, idx, key)
 
     def sweep(self) -> None:
         """Forget groups with no hit for longer than the timespan plus
         LATE_US before the newest hit: their windows are empty for any event
         that is not later than that. Keeps memory bounded by the groups
-        active recently, not by every address ever seen."""
+        active recently, not by every address ever seen. A counting window
+        knows its newest hit; temporal groups are timed in `touched`."""
         horizon = self.newest - self.span - LATE_US
-        stale = [k for k, ts in self.touched.items() if ts < horizon]
+        if self.counting:
+            stale = [k for k, w in self.groups.items() if w.newest < horizon]
+        else:
+            stale = [k for k, ts in self.touched.items() if ts < horizon]
         for k in stale:
-            del self.touched[k]
+            self.touched.pop(k, None)
             self.groups.pop(k, None)
 
     def _group(self, key: tuple[Any, ...]) -> dict[str, Any]:
@@ -228,14 +240,16 @@ class _CorrState:
         w.total += h.weight
         values = w.values
         if values is not None:
-            values[value] += 1
+            values[value] = values.get(value, 0) + 1
         low = w.newest - self.span
         while entries and entries[0][0] <= low:
             old = entries.popleft()
             w.total -= old[2]
             if values is not None:
-                values[old[3]] -= 1
-                if not values[old[3]]:
+                left = values[old[3]] - 1
+                if left:
+                    values[old[3]] = left
+                else:
                     del values[old[3]]
         if in_order:
             n = len(values) if values is not None else w.total
