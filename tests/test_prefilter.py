@@ -26,7 +26,8 @@ LOGS = [
 ]
 
 
-def _events(corpus: Path):
+def _parsed(corpus: Path):
+    """(line, Event) for every line of the corpus logs."""
     for rel, source in LOGS + [(str(p.relative_to(corpus)), "/var/log/x.log")
                                for p in sorted((corpus / "crowdsec").glob("*.log"))]:
         path = corpus / rel
@@ -34,7 +35,12 @@ def _events(corpus: Path):
             continue
         parser = LineParser(fmt="auto", source_id=source, year=2024, tz="UTC")
         for line in read_lines(path):
-            yield event_dict(parser.parse(line))
+            yield line, parser.parse(line)
+
+
+def _events(corpus: Path):
+    for _, ev in _parsed(corpus):
+        yield event_dict(ev)
 
 
 def test_prefilter_keeps_every_match_on_real_logs(corpus: Path) -> None:
@@ -110,16 +116,9 @@ def test_the_parse_process_matches_events_as_the_worker_matches_their_dicts(corp
     matcher = Matcher(dirs)
     engine = Engine(load_rules(dirs))
     events = matched = 0
-    for rel, source in LOGS + [(str(p.relative_to(corpus)), "/var/log/x.log")
-                               for p in sorted((corpus / "crowdsec").glob("*.log"))]:
-        path = corpus / rel
-        if not path.exists():
-            continue
-        parser = LineParser(fmt="auto", source_id=source, year=2024, tz="UTC")
-        for line in read_lines(path):
-            ev = parser.parse(line)
-            want = tuple(r.rule_id for r in engine.match(event_dict(ev)))
-            assert matcher.match(ev) == want, line
-            events += 1
-            matched += bool(want)
+    for line, ev in _parsed(corpus):
+        want = tuple(r.rule_id for r in engine.match(event_dict(ev)))
+        assert matcher.match(ev) == want, line
+        events += 1
+        matched += bool(want)
     assert events > 10_000 and matched > 1000
