@@ -34,6 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from soc_tui.child import children  # noqa: E402
 from soc_tui.parse import LineParser  # noqa: E402
 from soc_tui.parse_worker import parse_rows  # noqa: E402
 from soc_tui.pipeline import BATCH_SIZE, READ_BYTES, BatchBuilder, parsed_chunk  # noqa: E402
@@ -229,23 +230,12 @@ def _status_kb(pid: int, field: str) -> int:
     return 0
 
 
-def _children(pid: int) -> list[int]:
-    out: list[int] = []
-    try:
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{task}/children") as fh:
-                out.extend(int(c) for c in fh.read().split())
-    except OSError:
-        pass
-    return out
-
-
 def run_measured(cmd: list[str]) -> tuple[subprocess.CompletedProcess[str], dict[str, int]]:
     """Run cmd; peak RSS (KiB) of it, of its children, and of both together (sampled)."""
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     peaks = {"main": 0, "children": 0, "together": 0}
     while proc.poll() is None:
-        kids = _children(proc.pid)
+        kids = children(proc.pid)
         main_hwm = _status_kb(proc.pid, "VmHWM")
         kids_hwm = sum(_status_kb(k, "VmHWM") for k in kids)
         together = _status_kb(proc.pid, "VmRSS") + sum(_status_kb(k, "VmRSS") for k in kids)

@@ -61,6 +61,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from soc_tui.child import descendants  # noqa: E402
+
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 USERS = ("root", "admin", "ubuntu", "deploy", "oracle", "test", "git", "postgres")
 
@@ -181,20 +183,6 @@ def status_kb(pid: int | str, field: str) -> int:
     return ingest_bench._status_kb(pid, field)  # type: ignore[arg-type]  (a pid or "self")
 
 
-def children(pid: int) -> list[int]:
-    """The descendants of `pid` (the collector process has the rule process and
-    the parse worker as its own children)."""
-    import ingest as ingest_bench
-
-    out: list[int] = []
-    todo = ingest_bench._children(pid)
-    while todo:
-        kid = todo.pop()
-        out.append(kid)
-        todo.extend(ingest_bench._children(kid))
-    return out
-
-
 def child_kind(pid: int) -> str:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as fh:
@@ -224,7 +212,7 @@ class MemorySampler(threading.Thread):
     def sample(self) -> None:
         me = os.getpid()
         total = status_kb(me, "VmRSS")
-        for pid in children(me):
+        for pid in descendants(me):  # the collector process's children are its own
             kind = child_kind(pid)
             if kind == "writer":
                 continue

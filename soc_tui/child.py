@@ -3,7 +3,9 @@
 Owns: `spawn`, which starts `python -c` running one function of ours with a
 request pipe and a reply pipe (multiprocessing `Connection`s over plain fds,
 no multiprocessing start method, no import of the parent's `__main__`), and
-`tune_gc`, the garbage-collector settings of the collector's processes.
+`tune_gc`, the garbage-collector settings of the collector's processes, and
+the readers of a process tree from /proc (`children`, `descendants`, `alive`)
+with which the tests and benchmarks check and measure these children.
 
 A child reads requests until the request pipe closes: on the parent's
 `close`, or when the parent dies, even by SIGKILL (EOF), so it never outlives
@@ -70,3 +72,35 @@ def tune_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 20, 100)
+
+
+def children(pid: int) -> list[int]:
+    """The direct children of `pid` ([] once it is gone), from /proc (Linux)."""
+    out: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as fh:
+                out.extend(int(c) for c in fh.read().split())
+    except OSError:
+        pass
+    return out
+
+
+def descendants(pid: int) -> list[int]:
+    """Children, their children, and so on."""
+    out: list[int] = []
+    todo = children(pid)
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children(p))
+    return out
+
+
+def alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie waiting to be reaped does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(") ", 1)[1][0] != "Z"
+    except OSError:
+        return False

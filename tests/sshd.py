@@ -17,7 +17,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from procs import descendants
+from soc_tui.child import descendants
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 KEYGEN = shutil.which("ssh-keygen")

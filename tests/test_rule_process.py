@@ -5,7 +5,6 @@ is one clear line, and it never outlives the collector."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from storedb import has_checkpoint
 from test_detect_worker import RULES, _attack, _line
 
 import soc_tui.detect.process as rule_process
+from soc_tui.child import alive, children
 from soc_tui.config import SourceConfig
 from soc_tui.detect.loader import load_rules
 from soc_tui.detect.offline import run_files
@@ -101,20 +101,6 @@ def test_a_failure_is_reported_in_one_line(tmp_path: Path, rules_dir: Path) -> N
     assert "\n" not in msg and "cannot start the rule worker" in msg and "not a" in msg
 
 
-def _children(pid: int) -> list[int]:
-    out: list[int] = []
-    for task in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{task}/children") as fh:
-            out.extend(int(c) for c in fh.read().split())
-    return out
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(") ", 1)[1][0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 @pytest.mark.slow
@@ -130,14 +116,14 @@ def test_the_rule_process_does_not_outlive_a_killed_collector(
     )
     try:
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not (has_checkpoint(db) and _children(proc.pid)):
+        while time.monotonic() < deadline and not (has_checkpoint(db) and children(proc.pid)):
             time.sleep(0.05)
-        kids = _children(proc.pid)
+        kids = children(proc.pid)
         assert kids, "collect started no rule process"
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and any(_alive(k) for k in kids):
+    while time.monotonic() < deadline and any(alive(k) for k in kids):
         time.sleep(0.05)
-    assert not any(_alive(k) for k in kids)
+    assert not any(alive(k) for k in kids)

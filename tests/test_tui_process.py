@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from procs import children
+from soc_tui.child import alive, children
 
 pytestmark = pytest.mark.slow
 
@@ -160,14 +160,6 @@ def test_tui_refuses_without_sources_or_terminal(tmp_path: Path) -> None:
     assert proc.returncode != 0 and "unknown theme" in proc.stderr and "nord" in proc.stderr
 
 
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(") ", 1)[1][0] != "Z"
-    except OSError:
-        return False
-
-
 def _count(db: Path) -> int:
     conn = sqlite3.connect(db)
     try:
@@ -205,8 +197,8 @@ def test_collector_process_reports_health_and_stops_in_order(tmp_path: Path) -> 
             time.sleep(0.05)  # read (the report lags the reading by up to STATUS_EVERY)
     finally:
         collector.stop(drain=True)
-    assert not collector.running and not _alive(collector.pid)
-    assert not any(_alive(k) for k in kids)
+    assert not collector.running and not alive(collector.pid)
+    assert not any(alive(k) for k in kids)
     assert collector.pipeline.events_written == 500 == _count(db)
     assert collector.worker.evaluated == 500  # the rules drained before it ended
     assert collector.failure is None and collector.rule_status() is not None
@@ -239,13 +231,13 @@ def test_collector_process_outlives_no_parent(tmp_path: Path) -> None:
         with open(log, "a") as fh:
             fh.write(_lines(200, 300))
         grandchildren = children(child)
-        assert _alive(child) and grandchildren
+        assert alive(child) and grandchildren
         time.sleep(1.5)
     finally:
         parent.kill()
         parent.wait()
     end = time.monotonic() + 30
-    while time.monotonic() < end and (_alive(child) or any(_alive(k) for k in grandchildren)):
+    while time.monotonic() < end and (alive(child) or any(alive(k) for k in grandchildren)):
         time.sleep(0.1)
-    assert not _alive(child) and not any(_alive(k) for k in grandchildren)
+    assert not alive(child) and not any(alive(k) for k in grandchildren)
     assert _count(db) == 500  # what it had read was committed on the way out
