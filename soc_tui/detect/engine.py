@@ -158,13 +158,9 @@ class _CorrState:
         return read
 
     def key(self, h: Hit, idx: int) -> tuple[Any, ...] | None:
-        readers = self.readers[idx]
-        if len(readers) == 1:
-            v = readers[0](h)
-            if v is None or v == "":
-                return None
-            return (v,) if v.__hash__ is not None else (_hashable(v),)
-        vals = tuple(r(h) for r in readers)
+        """The group of a hit on input `idx` by several group-by fields (`feed`
+        reads a single one inline); None when a field is missing."""
+        vals = tuple(r(h) for r in self.readers[idx])
         if any(v is None or v == "" for v in vals):
             return None  # cannot attribute the hit to a group
         return tuple(v if v.__hash__ is not None else _hashable(v) for v in vals)
@@ -179,7 +175,7 @@ class _CorrState:
         else:
             key = self.key(h, idx)  # type: ignore[assignment]
             if key is None:
-                return None
+                return None  # cannot attribute the hit to a group
         t = h.ts
         if t > future_limit():
             return None  # a broken timestamp would hold the group's window shut
