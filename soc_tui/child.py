@@ -2,7 +2,8 @@
 
 Owns: `spawn`, which starts `python -c` running one function of ours with a
 request pipe and a reply pipe (multiprocessing `Connection`s over plain fds,
-no multiprocessing start method, no import of the parent's `__main__`), and
+no multiprocessing start method, no import of the parent's `__main__`) and
+`from_child`, what comes back on the latter;
 `tune_gc`, the garbage-collector settings of the collector's processes, and
 the readers of a process tree from /proc (`children`, `descendants`, `alive`)
 with which the tests and benchmarks check and measure these children.
@@ -22,11 +23,12 @@ from __future__ import annotations
 import gc
 import json
 import os
+import pickle
 import subprocess
 import sys
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 _ROOT = str(Path(__file__).resolve().parent.parent)
 _BOOT = (
@@ -58,6 +60,17 @@ def spawn(target: str, *args: Any) -> tuple[subprocess.Popen[bytes], Connection,
         os.close(req_r)
         os.close(res_w)
     return proc, Connection(req_w, readable=False), Connection(res_r, writable=False)
+
+
+def from_child(conn: Connection) -> Iterator[Any]:
+    """The messages a child sends on its reply pipe, unpickled, until the pipe
+    closes (the child ended, or died)."""
+    while True:
+        try:
+            data = conn.recv_bytes()
+        except (EOFError, OSError):
+            return
+        yield pickle.loads(data)
 
 
 def tune_gc() -> None:

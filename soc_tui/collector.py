@@ -271,23 +271,19 @@ class CollectorProcess:
             raise RuleProcessError(self._rule_error)
 
     def _receive_loop(self) -> None:
-        import pickle
+        from soc_tui.child import from_child
 
         try:
-            while True:
-                try:
-                    kind, state = pickle.loads(self._recv.recv_bytes())
-                except (EOFError, OSError):
-                    if not self._done.is_set():
-                        code = self._proc.wait()
-                        if self.failure is None and code != 0:
-                            self.failure = RuntimeError(f"the collector process exited (status {code})")
-                    return
+            for kind, state in from_child(self._recv):
                 self._take(state)
                 self._ready.set()
                 if kind == "done":
                     self._running = False
                     self._done.set()
+            if not self._done.is_set():
+                code = self._proc.wait()
+                if self.failure is None and code != 0:
+                    self.failure = RuntimeError(f"the collector process exited (status {code})")
         finally:
             self._running = False
             self._ready.set()

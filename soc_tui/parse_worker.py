@@ -41,7 +41,7 @@ from concurrent.futures import Future
 from multiprocessing.connection import Connection
 from typing import Any
 
-from soc_tui.child import spawn, tune_gc
+from soc_tui.child import from_child, spawn, tune_gc
 from soc_tui.model import Event
 from soc_tui.parse import LineParser
 from soc_tui.store.events import Rows, build_rows
@@ -177,18 +177,13 @@ class ParseWorker:
 
     def _receive(self) -> None:
         try:
-            while True:
-                try:
-                    data = self._recv.recv_bytes()
-                except (EOFError, OSError):
-                    self._dead = self._dead or "parse worker exited"
-                    return
-                status, value = pickle.loads(data)
+            for status, value in from_child(self._recv):
                 fut = self._pending.popleft()
                 if status == "ok":
                     fut.set_result(value)
                 else:
                     fut.set_exception(WorkerError(f"parse worker: {value}"))
+            self._dead = self._dead or "parse worker exited"
         except BaseException as exc:  # noqa: BLE001 - a bug here must not hang the pipeline
             self._dead = self._dead or f"parse worker failed: {exc!r}"
             self._proc.kill()  # unblocks a sender waiting on the child

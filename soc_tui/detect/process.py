@@ -33,7 +33,7 @@ import time
 from multiprocessing.connection import Connection
 from typing import Any
 
-from soc_tui.child import spawn, tune_gc
+from soc_tui.child import from_child, spawn, tune_gc
 from soc_tui.detect.loader import RuleSet, load_rules
 from soc_tui.detect.worker import MAX_OFFERED, RuleWorker, pack_offer
 from soc_tui.store.events import Batch
@@ -142,14 +142,7 @@ class RuleProcess:
 
     def _receive_loop(self) -> None:
         try:
-            while True:
-                try:
-                    kind, value = pickle.loads(self._recv.recv_bytes())
-                except (EOFError, OSError):
-                    if not self._done.is_set():
-                        code = self._proc.wait()
-                        self._error = self._error or f"the rule process exited (status {code})"
-                    return
+            for kind, value in from_child(self._recv):
                 if kind == "error":
                     self._error = str(value)
                     continue
@@ -157,6 +150,9 @@ class RuleProcess:
                     setattr(self, k, v)
                 if kind == "done":
                     self._done.set()
+            if not self._done.is_set():
+                code = self._proc.wait()
+                self._error = self._error or f"the rule process exited (status {code})"
         finally:
             self._done.set()
 
