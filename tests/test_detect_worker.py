@@ -532,6 +532,43 @@ def test_idle_correlation_groups_are_forgotten_and_active_ones_keep_counting(
     hit(2 * hour, "192.0.2.1", "alice")  # much later: a live group
     hit(2 * hour + 1_000_000, "192.0.2.1", "bob")  # the 10th hit: a sweep
     for st in engine.states:
-        assert set(st.groups) == {("192.0.2.1",)}, st.corr.name
+        assert set(st.groups) == {"192.0.2.1"}, st.corr.name
     labels = hit(2 * hour + 2_000_000, "192.0.2.1", "carol")
     assert labels.count("three") == 1 and labels.count("users") == 1, labels
+
+
+def test_aliases_and_several_group_fields_group_hits_of_different_rules(tmp_path: Path) -> None:
+    """Sigma's `aliases` name one group-by field that each input rule carries
+    under its own field (here a field of `extra`; rules not named keep the
+    field itself); with several group-by
+    fields a hit counts only with hits equal on all of them."""
+    from soc_tui.detect.engine import Engine
+
+    (tmp_path / "c.yml").write_text(
+        "title: web\nname: w\nlogsource: {product: linux}\nlevel: low\n"
+        "detection: {sel: {app: web}, condition: sel}\n---\n"
+        "title: mail\nname: m\nlogsource: {product: linux}\nlevel: low\n"
+        "detection: {sel: {app: mail}, condition: sel}\n---\n"
+        "title: same client\nname: both\nlevel: high\n"
+        "correlation: {type: event_count, rules: [w, m], group-by: [src_ip], timespan: 60s,"
+        " condition: {gte: 3}, aliases: {src_ip: {m: peer}}}\n---\n"
+        "title: same pair\nname: pair\nlevel: high\n"
+        "correlation: {type: value_count, rules: [w], group-by: [src_ip, user], timespan: 60s,"
+        " condition: {field: url, gte: 2}}\n")
+    engine = Engine(load_rules([tmp_path]))
+    n = 0
+
+    def hit(app: str, **fields: Any) -> list[tuple[str, dict]]:
+        nonlocal n
+        n += 1
+        ev = {"id": n, "ts": n * 1_000_000, "raw": "x", "app": app, **fields}
+        return [(h.rule.label, dict(h.group)) for h in engine.process(ev)
+                if h.rule.label in ("both", "pair")]
+
+    assert hit("web", src_ip="192.0.2.7", user="a", url="/1") == []
+    assert hit("mail", extra={"peer": "192.0.2.7"}) == []
+    assert hit("mail", extra={"peer": "192.0.2.8"}) == []  # another client
+    assert hit("web", src_ip="192.0.2.7", user="b", url="/2") == [  # 3rd hit, 2nd user
+        ("both", {"src_ip": "192.0.2.7"})]
+    assert hit("web", src_ip="192.0.2.7", user="a", url="/3") == [  # (ip, a) saw 2 urls
+        ("both", {"src_ip": "192.0.2.7"}), ("pair", {"src_ip": "192.0.2.7", "user": "a"})]

@@ -25,7 +25,7 @@ from collections import Counter, deque
 from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
-from soc_tui.detect.fields import RuleEvent, getter
+from soc_tui.detect.fields import RuleEvent, column_of, getter
 from soc_tui.detect.loader import Correlation, Rule, RuleBase, RuleSet
 from soc_tui.detect.prefilter import Route, rule_gate
 from soc_tui.model import now_us
@@ -124,27 +124,46 @@ class _Window:
 class _CorrState:
     def __init__(self, corr: Correlation) -> None:
         self.corr = corr
-        self.groups: dict[tuple[Any, ...], Any] = {}
+        # group -> its window (counting) or one deque per input (temporal). A
+        # single group-by field keys by its value, several by a tuple.
+        self.groups: dict[Any, Any] = {}
         # temporal groups -> time of their last hit (a counting window keeps its own)
-        self.touched: dict[tuple[Any, ...], int] = {}
+        self.touched: dict[Any, int] = {}
         self.newest = -(1 << 62)
         self.fed = 0
         self.counting = corr.kind in ("event_count", "value_count")
         self.distinct = corr.kind == "value_count"
         self.span = corr.timespan_us
-        # Per input: how to read each group-by field (and the value field).
+        self.single = len(corr.group_by) == 1
+        # Per input: how to read each group-by field (and the value field), and
+        # for a single group-by field the event column it is, if it is one
+        # (read inline: the common case costs no call).
         self.readers: list[list[Callable[[Hit], Any]]] = []
         self.value_readers: list[Callable[[Hit], Any] | None] = []
+        self.columns: list[str | None] = []
+        self.value_columns: list[str | None] = []
         for inp in corr.inputs:
             self.readers.append([self._reader(f, inp) for f in corr.group_by])
             self.value_readers.append(self._reader(corr.value_field, inp) if corr.value_field else None)
+            self.columns.append(self._column(corr.group_by[0], inp) if self.single else None)
+            self.value_columns.append(
+                self._column(corr.value_field, inp) if corr.value_field else None)
         cond = corr.condition
         self.test = _condition(cond) if cond else (lambda n: True)
 
-    def _reader(self, name: str, inp: RuleBase) -> Callable[[Hit], Any]:
+    def _field(self, name: str, inp: RuleBase) -> str:
+        """The field an input's hits carry `name` in (the correlation's aliases)."""
         alias = self.corr.aliases.get(name)
         if alias is not None:
-            name = alias.get(inp.name or "", alias.get(inp.rule_id, name))
+            return alias.get(inp.name or "", alias.get(inp.rule_id, name))
+        return name
+
+    def _column(self, name: str, inp: RuleBase) -> str | None:
+        """The event column an input's hits carry `name` in, if it is one."""
+        return None if isinstance(inp, Correlation) else column_of(self._field(name, inp))
+
+    def _reader(self, name: str, inp: RuleBase) -> Callable[[Hit], Any]:
+        name = self._field(name, inp)
         if isinstance(inp, Correlation):
             return lambda h: h.group.get(name)
         get = getter(name)
@@ -157,67 +176,61 @@ class _CorrState:
 
         return read
 
-    def key(self, h: Hit, idx: int) -> tuple[Any, ...] | None:
-        """The group of a hit on input `idx` by several group-by fields (`feed`
-        reads a single one inline); None when a field is missing."""
+    def key(self, h: Hit, idx: int) -> Any:
+        """The group of a hit on input `idx` (None when a group-by field is
+        missing): the value of a single group-by field, else a tuple."""
+        if self.single:
+            col = self.columns[idx]
+            v = h.event.get(col) if col is not None else self.readers[idx][0](h)
+            if v is None or v == "":
+                return None
+            return v if v.__hash__ is not None else _hashable(v)
         vals = tuple(r(h) for r in self.readers[idx])
         if any(v is None or v == "" for v in vals):
-            return None  # cannot attribute the hit to a group
+            return None
         return tuple(v if v.__hash__ is not None else _hashable(v) for v in vals)
 
     def feed(self, h: Hit, idx: int) -> Hit | None:
-        readers = self.readers[idx]
-        if len(readers) == 1:  # the usual single group-by field, inline
-            v = readers[0](h)
-            if v is None or v == "":
+        """Count a hit on input `idx`; the correlation's hit when it fires. The
+        counting path is written out in one function: it runs for every hit of
+        every input rule, and calls are most of its cost."""
+        col = self.columns[idx]
+        if col is not None:  # key(), inline for the usual group-by column
+            key = h.event.get(col)
+            if key is None or key == "":
                 return None
-            key = (v,) if v.__hash__ is not None else (_hashable(v),)
+            if key.__hash__ is None:
+                key = _hashable(key)
         else:
-            key = self.key(h, idx)  # type: ignore[assignment]
+            key = self.key(h, idx)
             if key is None:
                 return None  # cannot attribute the hit to a group
         t = h.ts
-        if t > future_limit():
-            return None  # a broken timestamp would hold the group's window shut
         if t > self.newest:
+            # A broken timestamp would hold the group's window shut. The cached
+            # limit only grows, so an event within it is within the limit.
+            if t > _future[0] and t > future_limit():
+                return None
             self.newest = t
         self.fed += 1
         if self.fed % SWEEP_EVERY == 0:
             self.sweep()
-        if self.counting:
-            return self._count(h, idx, key)
-        if t > self.touched.get(key, t - 1):
-            self.touched[key] = t
-        return self._temporal(h, idx, key)
-
-    def sweep(self) -> None:
-        """Forget groups with no hit for longer than the timespan plus
-        LATE_US before the newest hit: their windows are empty for any event
-        that is not later than that. Keeps memory bounded by the groups
-        active recently, not by every address ever seen. A counting window
-        knows its newest hit; temporal groups are timed in `touched`."""
-        horizon = self.newest - self.span - LATE_US
-        if self.counting:
-            stale = [k for k, w in self.groups.items() if w.newest < horizon]
-        else:
-            stale = [k for k, ts in self.touched.items() if ts < horizon]
-        for k in stale:
-            self.touched.pop(k, None)
-            self.groups.pop(k, None)
-
-    def _group(self, key: tuple[Any, ...]) -> dict[str, Any]:
-        return dict(zip(self.corr.group_by, key))
-
-    def _count(self, h: Hit, idx: int, key: tuple[Any, ...]) -> Hit | None:
-        distinct = self.distinct
+        if not self.counting:
+            if t > self.touched.get(key, t - 1):
+                self.touched[key] = t
+            return self._temporal(h, idx, key)
         w = self.groups.get(key)
         if w is None:
-            w = self.groups[key] = _Window(distinct)
-        t = h.ts
+            w = self.groups[key] = _Window(self.distinct)
         value = None
-        if distinct:
-            reader = self.value_readers[idx]
-            value = reader(h) if reader else None
+        values = w.values
+        if values is not None:  # value_count
+            col = self.value_columns[idx]
+            if col is not None:
+                value = h.event.get(col)
+            else:
+                reader = self.value_readers[idx]
+                value = reader(h) if reader else None
             if value is None:
                 return None
             if value.__hash__ is None:  # a list or map from a JSON log
@@ -234,7 +247,6 @@ class _CorrState:
             pos = bisect.bisect_right([e[0] for e in entries], t)
             entries.insert(pos, entry)
         w.total += h.weight
-        values = w.values
         if values is not None:
             values[value] = values.get(value, 0) + 1
         low = w.newest - self.span
@@ -251,7 +263,7 @@ class _CorrState:
             n = len(values) if values is not None else w.total
         else:
             inside = [e for e in entries if t - self.span < e[0] <= t]
-            n = len({e[3] for e in inside}) if distinct else sum(e[2] for e in inside)
+            n = len({e[3] for e in inside}) if values is not None else sum(e[2] for e in inside)
         if not self.test(n):
             return None
         evidence: list[int] = []
@@ -269,7 +281,27 @@ class _CorrState:
         evidence.sort()
         return Hit(self.corr, t, h.event, evidence, self._group(key), 1)
 
-    def _temporal(self, h: Hit, idx: int, key: tuple[Any, ...]) -> Hit | None:
+    def sweep(self) -> None:
+        """Forget groups with no hit for longer than the timespan plus
+        LATE_US before the newest hit: their windows are empty for any event
+        that is not later than that. Keeps memory bounded by the groups
+        active recently, not by every address ever seen. A counting window
+        knows its newest hit; temporal groups are timed in `touched`."""
+        horizon = self.newest - self.span - LATE_US
+        if self.counting:
+            stale = [k for k, w in self.groups.items() if w.newest < horizon]
+        else:
+            stale = [k for k, ts in self.touched.items() if ts < horizon]
+        for k in stale:
+            self.touched.pop(k, None)
+            self.groups.pop(k, None)
+
+    def _group(self, key: Any) -> dict[str, Any]:
+        if self.single:
+            return {self.corr.group_by[0]: key}
+        return dict(zip(self.corr.group_by, key))
+
+    def _temporal(self, h: Hit, idx: int, key: Any) -> Hit | None:
         n = len(self.corr.inputs)
         g = self.groups.get(key)
         if g is None:
@@ -395,9 +427,10 @@ class Engine:
         whose matching rules are known. With warm=True only correlation state
         is updated (replay after a restart) and no hits are returned."""
         out: list[Hit] = []
+        ts = ev["ts"]
+        weight = ev.get("repeat") or 1
         for rule in matched:
-            hit = Hit(rule, ev["ts"], ev, _event_id(ev), weight=ev.get("repeat") or 1)
-            self._emit(hit, out, warm)
+            self._emit(Hit(rule, ts, ev, _event_id(ev), _NO_GROUP, weight), out, warm)
         return out
 
     def process(self, ev: dict[str, Any], *, warm: bool = False) -> list[Hit]:
@@ -445,10 +478,12 @@ class Engine:
             self.hit_counts[rule.rule_id] += 1
             if not rule.silent:
                 out.append(hit)
-        for st, idx in self._consumers.get(id(rule), ()):
-            res = st.feed(hit, idx)
-            if res is not None:
-                self._emit(res, out, warm)
+        consumers = self._consumers.get(id(rule))
+        if consumers:
+            for st, idx in consumers:
+                res = st.feed(hit, idx)
+                if res is not None:
+                    self._emit(res, out, warm)
 
 
 

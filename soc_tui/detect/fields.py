@@ -139,8 +139,15 @@ def _path_forms(url: str) -> tuple[str, ...]:
 # -- field mapping ------------------------------------------------------------
 
 
+_COLUMNS: dict[Callable[[dict[str, Any]], Any], str] = {}  # column getter -> its column
+
+
 def _col(name: str) -> Callable[[dict[str, Any]], Any]:
-    return lambda ev: ev.get(name)
+    def get(ev: dict[str, Any]) -> Any:
+        return ev.get(name)
+
+    _COLUMNS[get] = name
+    return get
 
 
 def _url(ev: dict[str, Any]) -> Any:
@@ -284,6 +291,12 @@ def getter(name: str) -> Callable[[dict[str, Any]], Any]:
         return extra.get(lower) if value is None else value
 
     return from_extra
+
+
+def column_of(name: str) -> str | None:
+    """The event column a Sigma field name reads as it is (None: the field is
+    derived, like the decoded URL, or comes from `extra`)."""
+    return _COLUMNS.get(getter(name))
 
 
 def as_strings(value: Any) -> tuple[str, ...]:
