@@ -76,9 +76,14 @@ def _rule(tmp_path: Path, detection: str):
     [
         ("  sel: {message|contains: ['Evil', 'bad*thing']}\n  condition: sel\n",
          {("message", "evil"), ("message", "thing")}),
-        # AND: one part's gate is enough; the longer literal wins.
+        # AND: one part's gate is enough; an equality (a lookup) before a
+        # substring (a scan of the field), else the longer literal.
         ("  a: {app: sshd}\n  b: {message|contains: 'authentication failure'}\n  condition: a and b\n",
-         {("message", "authentication failure")}),
+         {("app", "sshd")}),
+        ("  a: {message|contains: auth}\n  b: {message|contains: 'authentication failure'}\n"
+         "  condition: a and b\n", {("message", "authentication failure")}),
+        # ... but not an equality on a field most events share a few values of.
+        ("  a: {type: EXECVE}\n  b: {a0|contains: wget}\n  condition: a and b\n", {("a0", "wget")}),
         # OR needs both sides gated.
         ("  a: {app: sshd}\n  b: ['needle']\n  condition: a or b\n",
          {("app", "sshd"), (KEYWORDS, "needle")}),
