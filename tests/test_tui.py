@@ -834,6 +834,58 @@ async def test_tables_keep_their_drawing_across_screen_switches_but_not_a_theme_
         assert drawn  # the cursor row is painted with the new theme's cursor colour
 
 
+async def test_table_cells_are_drawn_exactly_as_datatable_draws_them(seeded: Path) -> None:
+    """SocTable draws plain one-line Text cells itself (without Rich's
+    padding and line rendering); each must come out as the very segments
+    DataTable makes: the queue's cells under and off the cursor, and cells
+    with styles, empty, cut with an ellipsis or cropped, at widths down to
+    nothing, hostile text as `cell` escapes it, and wide characters (those
+    are left to DataTable)."""
+    from rich.style import Style
+    from rich.text import Text
+    from textual.widgets import DataTable
+
+    from soc_tui.ui.screens.base import cell
+    from soc_tui.ui.table import SocTable, plain_cell_line
+
+    def compare(table: SocTable, rows: int, widths: tuple[int, ...]) -> int:
+        fast = 0
+        cells = len(table.ordered_columns)
+        for row in range(rows):
+            renderables = table._get_row_renderables(row).cells
+            for col in range(cells):
+                for width in widths:
+                    fast += plain_cell_line(renderables[col], width, table.cell_padding) is not None
+                    for cursor, hover in ((False, False), (True, False), (False, True)):
+                        base = Style(bgcolor="grey11") if row % 2 else Style()
+                        table._cell_render_cache.clear()
+                        mine = table._render_cell(row, col, base, width, cursor, hover)
+                        table._cell_render_cache.clear()
+                        theirs = DataTable._render_cell(table, row, col, base, width, cursor, hover)
+                        assert mine == theirs, (row, col, width, cursor, hover)
+        return fast
+
+    app = make_app(seeded, start="alerts")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        queue = app.screen.query_one("#alert-table", SocTable)
+        widths = tuple(c.get_render_width(queue) for c in queue.ordered_columns)
+        shown = min(queue.row_count, 30)
+        assert shown >= 5
+        assert compare(queue, shown, widths) >= shown * len(widths) // 2  # most take the fast path
+        table = SocTable()
+        await app.screen.mount(table)
+        table.add_columns("a", "b")
+        samples = [Text("hello", style="bold red"), Text(""), Text("x" * 60, no_wrap=True, overflow="ellipsis"),
+                   Text("y" * 60, overflow="crop"), Text("under", style="underline on blue"),
+                   cell("\x1b]0;pwned\x07 [bold]x[/] \x9b31m"), cell(None), cell(""), cell("漢字かな wide"),
+                   Text("a\tb"), Text("two\nlines")]
+        for i, sample in enumerate(samples):
+            table.add_row(sample, Text("k", style="cyan"), key=str(i))
+        await settle(pilot)
+        assert compare(table, len(samples), (0, 1, 2, 3, 4, 7, 12, 40)) > 0
+
+
 async def test_the_alert_detail_screen_is_reused_and_shows_only_the_alert_opened(seeded: Path) -> None:
     from soc_tui.ui.screens.alerts import AlertDetailScreen
 
