@@ -834,6 +834,50 @@ async def test_tables_keep_their_drawing_across_screen_switches_but_not_a_theme_
         assert drawn  # the cursor row is painted with the new theme's cursor colour
 
 
+async def test_a_screen_shown_again_is_restyled_only_when_the_theme_or_css_changed(seeded: Path) -> None:
+    """Coming back to a screen (a switch, or closing the alert detail) does
+    not restyle its widgets (Textual does that on every resume: most of a
+    switch's cost), unless something app-wide they depend on changed while
+    it was away: a theme chosen on another screen shows on it."""
+    from textual.screen import Screen
+
+    from soc_tui.ui.table import SocTable
+
+    app = make_app(seeded, start="alerts")
+    restyled: list[str] = []
+    update_styles = app.update_styles
+
+    def spy(node: Any, animate: bool = True) -> None:
+        if isinstance(node, Screen):
+            restyled.append(type(node).__name__)
+        update_styles(node, animate)
+
+    app.update_styles = spy  # type: ignore[method-assign]
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one("#alert-table", SocTable)
+        for key in ("2", "1", "3", "enter", "escape"):  # each screen mounted (and styled) once
+            await pilot.press(key)
+            await settle(pilot)
+        restyled.clear()
+        for key in ("2", "3", "1", "3", "enter", "escape"):
+            await pilot.press(key)
+            await settle(pilot)
+        assert type(app.screen).__name__ == "AlertsScreen"
+        assert restyled == [], restyled
+        await pilot.press("2")
+        await settle(pilot)
+        app.theme = "nord" if app.theme != "nord" else "gruvbox"
+        await settle(pilot)
+        await pilot.press("3")
+        await settle(pilot)
+        assert app.screen.query_one("#alert-table", SocTable) is table
+        cursor_style = table.get_component_rich_style("datatable--cursor")
+        drawn = [seg.style for strip in app.screen._compositor.render_strips() for seg in strip
+                 if seg.style is not None and seg.style.bgcolor == cursor_style.bgcolor]
+        assert drawn  # the cursor row is painted in the new theme's colour
+
+
 async def test_table_cells_are_drawn_exactly_as_datatable_draws_them(seeded: Path) -> None:
     """SocTable draws plain one-line Text cells itself (without Rich's
     padding and line rendering); each must come out as the very segments

@@ -22,7 +22,6 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
 from soc_tui.model import now_us
@@ -31,8 +30,9 @@ from soc_tui.store.alerts import StoredAlert
 from soc_tui.text import printable
 from soc_tui.ui.table import SocTable
 from soc_tui.ui.modals import CloseModal, NoteModal, SuppressAnswer, SuppressModal, TextModal
-from soc_tui.ui.screens.base import (KeysFooter, SocScreen, Writes, ago, cell, cursor_key,
-                                     fill_table, grow_column, severity_text, status_text, ts_text)
+from soc_tui.ui.screens.base import (KeptStylesScreen, KeysFooter, SocScreen, Writes, ago, cell,
+                                     cursor_key, fill_table, grow_column, severity_text,
+                                     status_text, ts_text)
 
 SEV_RANK = {"critical": 4, "high": 3, "medium": 2, "low": 1, "informational": 0}
 STATUS_FILTERS = ("open", "new", "acknowledged", "in_progress", "closed", "all")
@@ -462,7 +462,7 @@ class AlertDetail:
     around: list[dict[str, Any]] = field(default_factory=list)
 
 
-class AlertDetailScreen(TriageActions, Screen[None]):
+class AlertDetailScreen(TriageActions, KeptStylesScreen):
     """One alert: its fields, evidence lines, the events around the chosen
     evidence line, notes and history; the same triage keys as the queue."""
 

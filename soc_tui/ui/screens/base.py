@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer, Static
@@ -290,7 +290,35 @@ class KeysFooter(Footer):
         super().bindings_changed(screen)
 
 
-class SocScreen(Screen[None]):
+class KeptStylesScreen(Screen[None]):
+    """A screen that, shown again, keeps its widgets' styles when nothing
+    they depend on changed while it was away.
+
+    Textual restyles every widget of a screen each time it is shown again
+    (ScreenResume), 15-20 ms of the UI thread for ours and twice that while
+    collecting: most of a screen switch. What a widget's own state changes
+    (classes, focus, hover) restyles that widget when it happens, shown or
+    not; what is app-wide (the CSS, the theme, the app's pseudo classes such
+    as focus or dark) is compared here with what it was when the screen was
+    left, and a change restyles the screen as before."""
+
+    _left_with: tuple[Any, ...] | None = None
+
+    def _app_style_state(self) -> tuple[Any, ...]:
+        app: Any = self.app
+        return (app._css_update_count, app.theme, app.pseudo_classes, app.size)
+
+    # Textual calls these handlers of every class in the MRO in turn, this
+    # class's before Screen's own: the event is changed before Screen sees it.
+    def _on_screen_suspend(self) -> None:
+        self._left_with = self._app_style_state()
+
+    def _on_screen_resume(self, event: events.ScreenResume) -> None:
+        if self._left_with is not None and self._left_with == self._app_style_state():
+            event.refresh_styles = False
+
+
+class SocScreen(KeptStylesScreen):
     """A screen whose data is loaded off the UI thread."""
 
     MODE = ""

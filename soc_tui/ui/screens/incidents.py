@@ -19,7 +19,6 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
 from soc_tui.store import triage
@@ -27,8 +26,8 @@ from soc_tui.store.triage import INCIDENT_STATUSES
 from soc_tui.text import printable
 from soc_tui.ui.table import SocTable
 from soc_tui.ui.modals import NoteModal, TextModal
-from soc_tui.ui.screens.base import (KeysFooter, SocScreen, Writes, ago, cell, cursor_key,
-                                     fill_table, severity_text, status_text, ts_text)
+from soc_tui.ui.screens.base import (KeptStylesScreen, KeysFooter, SocScreen, Writes, ago, cell,
+                                     cursor_key, fill_table, severity_text, status_text, ts_text)
 
 
 class IncidentsScreen(Writes, SocScreen):
@@ -98,7 +97,7 @@ class IncidentsScreen(Writes, SocScreen):
         self.action_open()
 
 
-class IncidentDetailScreen(Writes, Screen[None]):
+class IncidentDetailScreen(Writes, KeptStylesScreen):
     BINDINGS = [
         Binding("escape", "back", "Back"),
         Binding("n", "note", "Note"),

@@ -19,7 +19,6 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
 from soc_tui.detect.fields import event_tags
@@ -28,8 +27,8 @@ from soc_tui.store import triage
 from soc_tui.text import printable
 from soc_tui.ui.table import SocTable
 from soc_tui.ui.modals import TextModal
-from soc_tui.ui.screens.base import (KeysFooter, SocScreen, Writes, ago, cell, cursor_key,
-                                     fill_table, severity_text, ts_text)
+from soc_tui.ui.screens.base import (KeptStylesScreen, KeysFooter, SocScreen, Writes, ago, cell,
+                                     cursor_key, fill_table, severity_text, ts_text)
 
 STATE_STYLE = {"active": "green", "inactive": "dim", "disabled": "yellow", "failed": "bold red"}
 
@@ -203,7 +202,7 @@ class RulesScreen(Writes, SocScreen):
                                        "7d"), done)
 
 
-class BacktestScreen(Screen[None]):
+class BacktestScreen(KeptStylesScreen):
     """What one rule would have raised over stored history (nothing is stored)."""
 
     BINDINGS = [Binding("escape", "back", "Back")]
