@@ -834,6 +834,25 @@ async def test_tables_keep_their_drawing_across_screen_switches_but_not_a_theme_
         assert drawn  # the cursor row is painted with the new theme's cursor colour
 
 
+async def test_a_screen_built_before_is_switched_to_without_holding_updates(seeded: Path) -> None:
+    """Textual holds every screen update for 50 ms on a switch, to mask a
+    screen being built; a screen built on an earlier visit is drawn at once
+    (a switch cost at least those 50 ms), a new one is still masked."""
+    app = make_app(seeded, start="alerts")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        app.switch_mode("events")  # built now
+        assert app._batch_count == 1
+        await pilot.pause(0.2)
+        await settle(pilot)
+        assert app._batch_count == 0
+        app.switch_mode("alerts")  # built at startup
+        assert app._batch_count == 0
+        await settle(pilot)
+        assert type(app.screen).__name__ == "AlertsScreen"
+        assert "critical" in await stable_text(pilot)
+
+
 async def test_a_screen_shown_again_is_restyled_only_when_the_theme_or_css_changed(seeded: Path) -> None:
     """Coming back to a screen (a switch, or closing the alert detail) does
     not restyle its widgets (Textual does that on every resume: most of a

@@ -24,6 +24,7 @@ from typing import Any, Iterable
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.widget import AwaitMount
 
 from soc_tui.text import printable
 from soc_tui.ui.context import UiContext
@@ -107,6 +108,25 @@ class SocApp(App[None]):
 
     def _signalled(self) -> None:
         self.exit()
+
+    # -- switching screens ---------------------------------------------------------
+
+    _switch_in_place = False
+
+    def switch_mode(self, mode: str) -> AwaitMount:
+        """Textual's switch, without its 50 ms hold of every update
+        (`delay_update`, which masks a new screen being built) when the
+        screen was built on an earlier visit: it is shown at once, with what
+        it showed then, and its fresh data follows (SocScreen.reload)."""
+        self._switch_in_place = mode in self._screen_stacks and mode != self.current_mode
+        try:
+            return super().switch_mode(mode)
+        finally:
+            self._switch_in_place = False
+
+    def delay_update(self, delay: float = 0.05) -> None:
+        if not self._switch_in_place:
+            super().delay_update(delay)
 
     def _check_terminal(self) -> None:
         """Leave when the terminal went away (an SSH session that dropped
