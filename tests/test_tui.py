@@ -834,6 +834,34 @@ async def test_tables_keep_their_drawing_across_screen_switches_but_not_a_theme_
         assert drawn  # the cursor row is painted with the new theme's cursor colour
 
 
+async def test_the_queue_redraws_the_alerts_that_changed_and_keeps_the_others(seeded: Path) -> None:
+    """On a reload the queue shows what changed (a count, a new alert at the
+    top, the order) and keeps the cells of the alerts that did not change."""
+    import dataclasses
+
+    from soc_tui.ui.table import SocTable
+
+    app = make_app(seeded, start="alerts")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        queue = app.screen
+        table = queue.query_one("#alert-table", SocTable)
+        alerts = list(queue.alerts)
+        assert len(alerts) >= 3
+        first, second = alerts[0], alerts[1]
+        kept = table.get_row(str(first.id))
+        alerts[1] = dataclasses.replace(second, count=second.count + 41)
+        newcomer = dataclasses.replace(alerts[2], id=10**6, rule_name="brand_new_rule")
+        queue.show([newcomer, *alerts])
+        await settle(pilot, rounds=1)
+        assert table.get_cell(str(second.id), "hits").plain == str(second.count + 41)
+        assert [str(r.key.value) for r in table.ordered_rows][:3] == [
+            str(newcomer.id), str(first.id), str(second.id)]
+        assert table.get_cell(str(newcomer.id), "rule").plain == "brand_new_rule"
+        assert all(a is b for a, b in zip(table.get_row(str(first.id)), kept))  # not rebuilt
+        assert str(second.count + 41) in await stable_text(pilot)
+
+
 async def test_a_screen_built_before_is_switched_to_without_holding_updates(seeded: Path) -> None:
     """Textual holds every screen update for 50 ms on a switch, to mask a
     screen being built; a screen built on an earlier visit is drawn at once

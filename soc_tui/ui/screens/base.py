@@ -78,6 +78,8 @@ def cursor_key(table: Any) -> str | None:
 
 def _same(a: Any, b: Any) -> bool:
     """Two cells that draw the same (Text compares text and spans, not its style)."""
+    if a is b:
+        return True
     if isinstance(a, Text) and isinstance(b, Text):
         return a.plain == b.plain and a.style == b.style and a.spans == b.spans
     return type(a) is type(b) and a == b
@@ -133,9 +135,11 @@ def fill_table(table: Any, rows: list[tuple[str, tuple[Any, ...]]]) -> None:
             for key in old:
                 if key not in wanted:
                     table.remove_row(key)
+            get_cell = table.get_cell  # (get_row orders the columns again for every row)
             for key, cells in rows:
                 if key in kept:
-                    for column, before, now in zip(columns, table.get_row(key), cells):
+                    for column, now in zip(columns, cells):
+                        before = get_cell(key, column)
                         if not _same(before, now):
                             grow_column(table.columns[column], now)
                             table.update_cell(key, column, now,
@@ -146,7 +150,7 @@ def fill_table(table: Any, rows: list[tuple[str, tuple[Any, ...]]]) -> None:
             if [str(r.key.value) for r in table.ordered_rows] != keys:
                 # Each row's first cell object says where it goes (they are
                 # distinct objects; when not, refilling is the safe way).
-                place = {id(table.get_row(k)[0]): i for i, k in enumerate(keys)}
+                place = {id(get_cell(k, columns[0])): i for i, k in enumerate(keys)}
                 if len(place) == len(keys):
                     table.sort(key=lambda values: place[id(values[0])])
                 else:
