@@ -836,7 +836,8 @@ async def test_tables_keep_their_drawing_across_screen_switches_but_not_a_theme_
 
 async def test_the_queue_redraws_the_alerts_that_changed_and_keeps_the_others(seeded: Path) -> None:
     """On a reload the queue shows what changed (a count, a new alert at the
-    top, the order) and keeps the cells of the alerts that did not change."""
+    top, the order); the rows of alerts that did not change are neither
+    redrawn nor their cells built again."""
     import dataclasses
 
     from soc_tui.ui.table import SocTable
@@ -858,8 +859,13 @@ async def test_the_queue_redraws_the_alerts_that_changed_and_keeps_the_others(se
         assert [str(r.key.value) for r in table.ordered_rows][:3] == [
             str(newcomer.id), str(first.id), str(second.id)]
         assert table.get_cell(str(newcomer.id), "rule").plain == "brand_new_rule"
-        assert all(a is b for a, b in zip(table.get_row(str(first.id)), kept))  # not rebuilt
+        assert all(a is b for a, b in zip(table.get_row(str(first.id)), kept))  # not redrawn
         assert str(second.count + 41) in await stable_text(pilot)
+        now = app.ctx.clock()
+        cells = queue._cells_of(first, now, queue._values(first, now))
+        assert queue._cells_of(first, now, queue._values(first, now)) is cells  # not built again
+        bumped = dataclasses.replace(first, count=first.count + 1)
+        assert queue._cells_of(bumped, now, queue._values(bumped, now)) is not cells
 
 
 async def test_a_screen_built_before_is_switched_to_without_holding_updates(seeded: Path) -> None:
