@@ -305,3 +305,15 @@ def test_extra_is_encoded_exactly_as_json_dumps(extra: dict) -> None:
     from soc_tui.store.events import dump_extra
 
     assert dump_extra(extra) == json.dumps(extra, ensure_ascii=False, separators=(",", ":"))
+
+
+def test_the_alert_queue_is_read_in_order_from_its_index(tmp_path: Path) -> None:
+    """The queue (all alerts, the open ones, one rule's) is read by walking
+    idx_alerts_queue, without sorting every alert (refreshed every 2 s)."""
+    from soc_tui.store.alerts import queue_ids_query
+
+    conn = open_db(tmp_path / "soc.db")
+    for status, rule in ((None, None), ("open", None), (None, "ssh_bruteforce")):
+        sql, params = queue_ids_query(status=status, rule=rule, limit=2000)
+        plan = " ".join(r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + sql, params))
+        assert "idx_alerts_queue" in plan and "TEMP B-TREE" not in plan, (status, rule, plan)

@@ -413,7 +413,14 @@ def _v4(conn: sqlite3.Connection) -> None:
     create_chain_tables(conn)
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3, _v4]
+def _v5(conn: sqlite3.Connection) -> None:
+    """The alert queue's order as an index."""
+    from soc_tui.store.alerts import create_queue_index
+
+    create_queue_index(conn)
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3, _v4, _v5]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -15,7 +15,7 @@ import threading
 from typing import Any, Iterator
 
 from soc_tui.model import FLAG_UNPARSED, Checkpoint
-from soc_tui.store.alerts import QUEUE_ORDER, StoredAlert, list_alerts, queue_filters
+from soc_tui.store.alerts import StoredAlert, list_alerts, queue_ids_query
 from soc_tui.store.db import CODED_COLUMNS, StoreError, open_db
 from soc_tui.store.events import ROW_COLUMNS, TABLE_COLUMNS, checkpoints_for_inode, load_checkpoint
 from soc_tui.store.search import CompiledQuery, compile_query
@@ -211,13 +211,9 @@ class StoreReader:
         `known` is left holding exactly the alerts returned. (The queue is
         read every 2 s; turning 2,000 rows into alerts each time held the
         UI's GIL for tens of ms while ingesting.)"""
-        where: list[str] = []
-        params: list[Any] = []
-        queue_filters(where, params, status=status, rule=rule)  # as list_alerts
-        sql = ("SELECT id, updated_at FROM alerts" + (" WHERE " + " AND ".join(where) if where else "")
-               + QUEUE_ORDER + " LIMIT ?")
+        sql, params = queue_ids_query(status=status, rule=rule, limit=limit)
         with self._lock:  # (also: two callers never update `known` at once)
-            order = self._conn.execute(sql, [*params, limit]).fetchall()
+            order = self._conn.execute(sql, params).fetchall()
             stale = [i for i, updated in order if (a := known.get(i)) is None or a.updated_at != updated]
             fresh = {a.id: a for a in list_alerts(self._conn, ids=stale, with_events=False)} if stale else {}
             out: list[StoredAlert] = []
