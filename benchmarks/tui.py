@@ -29,7 +29,8 @@ from a key press to the screen update, peak RSS <= 300 MB with 1M events stored)
    the switches; a kind stops pressing after --phase-limit seconds; the
    Overview's top values, which it reads after showing the rest, apart), then the
    lines/s the collector stored meanwhile, how long each screen's `show()`
-   held the UI thread, how late the UI loop ran a 10 ms timer, and the peak
+   held the UI thread, how late the UI loop ran a 10 ms timer, the garbage
+   collector's pauses of this process, and the peak
    RSS (VmHWM) of this process and of its descendants (collector process,
    rule process, parse worker), and of all of them together (sampled).
 
@@ -44,6 +45,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import bisect
+import gc
 import os
 import random
 import shutil
@@ -608,6 +610,16 @@ def main() -> int:
     writer_start = time.monotonic()
     sampler = MemorySampler()
     sampler.start()
+    gc_pauses: list[tuple[int, float]] = []  # (generation, seconds) of this process's collections
+    gc_started = [0.0]
+
+    def gc_timer(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            gc_started[0] = time.perf_counter()
+        else:
+            gc_pauses.append((info["generation"], time.perf_counter() - gc_started[0]))
+
+    gc.callbacks.append(gc_timer)
     ctx = None
     results: dict[str, Any] = {}
     written = 0
@@ -648,6 +660,11 @@ def main() -> int:
                       for name, v in sorted(LOAD_TIMES.items()) if v)
     print(f"load worker    load() p50/max ms: {loads}")
     print(f"loop lag       {fmt_ms(results['lags'])}  (a 10 ms timer of the UI loop, late by)")
+    gc.callbacks.remove(gc_timer)
+    by_gen = ", ".join(
+        f"gen{g} {len(ts)} max {max(ts) * 1000:.0f} ms"
+        for g in (0, 1, 2) if (ts := [t for gen, t in gc_pauses if gen == g]))
+    print(f"gc pauses      {by_gen or 'none'} (this process's collections; every thread waits)")
     cost = results["frame_cost"]
     print(f"frames         {results['frames']:,}; building the terminal output p50 "
           f"{pct(cost, 0.5) * 1000:.1f} ms, max {max(cost) * 1000:.1f} ms")
