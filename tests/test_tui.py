@@ -586,6 +586,27 @@ async def test_live_events_pause_badge_and_critical_notification(seeded: Path, t
         assert screen.stream.following and screen.stream.events[-1]["raw"].endswith("port 7100 ssh2")
 
 
+async def test_a_live_tick_during_shutdown_leaves_the_screens_alone(seeded: Path) -> None:
+    """Textual takes the screens apart on exit while the app's timers still
+    run: a live tick then found the Events screen without its status line
+    and the app died with a traceback instead of exiting."""
+    from soc_tui.ui.feed import Drained
+
+    app = make_app(seeded, "events")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        screen: Any = app.screen
+        event = dict(screen.stream.events[-1], id=screen.stream.events[-1]["id"] + 1)
+        app.ctx.feed.drain = lambda: Drained([event], 0, [], event["id"])  # type: ignore[method-assign]
+        await screen.query_one("#events-status").remove()  # as _shutdown's pruning does
+        app._running = False  # what Textual's _shutdown sets first
+        try:
+            app._tick()
+        finally:
+            app._running = True
+        assert screen.stream.events[-1]["id"] == event["id"] - 1  # nothing delivered
+
+
 async def test_no_bell_when_disabled(seeded: Path, tmp_path: Path) -> None:
     app = make_app(seeded, "alerts", bell=False)
     bells: list[int] = []

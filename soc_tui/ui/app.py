@@ -146,6 +146,10 @@ class SocApp(App[None]):
     def _tick(self) -> None:
         """Drain the feed once and pass it on: the events to every screen that
         shows a stream (EventsScreen.live), the loud alerts to a toast."""
+        if not self.is_running:
+            # Shutting down: the screens are being taken apart while this
+            # timer still runs (a tick then failed on a widget just removed).
+            return
         got = self.ctx.feed.drain()
         if self.ctx.feed.error != self.feed_error:
             self.feed_error = self.ctx.feed.error
