@@ -457,6 +457,53 @@ async def test_rules_screen_shows_inactive_and_failed_rules(seeded: Path, tmp_pa
         _RULESET = saved
 
 
+async def test_rules_screen_reads_new_logsources_in_the_background(
+        seeded: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The logsources of events stored while another screen is shown are
+    read in the background (a visit then reads only the last few seconds):
+    a rule whose logsource had no event turns active without a visit."""
+    from soc_tui.ui.screens.rules import RulesScreen
+
+    monkeypatch.setattr(RulesScreen, "shapes_every", 0.2)
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "ftp.yml").write_text("title: ftp login\nname: ftp_rule\nlogsource: {product: linux, service: vsftpd}\n"
+                                   "detection: {sel: {app: vsftpd}, condition: sel}\nlevel: low\n")
+    global _RULESET
+    saved = _RULESET
+    _RULESET = _load_ruleset([str(rules)])
+    try:
+        app = make_app(seeded, "rules")
+        async with app.run_test(size=(120, 36)) as pilot:
+            await settle(pilot)
+            screen: Any = app.screen
+            assert {r.name: r.state for r in screen.rows}["ftp_rule"] == "inactive"
+            await pilot.press("3")
+            await settle(pilot)
+            log = tmp_path / "ftp.log"
+            log.write_text("Nov 20 00:52:00 bastion vsftpd[4242]: [ftp] OK LOGIN: Client \"192.0.2.5\"\n")
+            codes: list[int] = []
+            thread = threading.Thread(target=lambda: codes.append(main([
+                "--db", str(seeded), "ingest", "--tz", "UTC", "--year", "2026", "--no-progress",
+                "--no-rules", str(log)])))
+            thread.start()
+            while thread.is_alive():
+                await pilot.pause(0.05)
+            assert codes == [0]
+            top = app.ctx.reader.last_event_id()
+            for _ in range(100):  # a loaded CI: up to 10 s
+                await pilot.pause(0.1)
+                if screen._shapes_upto == top:
+                    break
+            assert screen._shapes_upto == top and app.screen is not screen  # read without a visit
+            assert ("vsftpd", False, False) in screen._shapes
+            await pilot.press("5")
+            await settle(pilot)
+            assert {r.name: r.state for r in screen.rows}["ftp_rule"] == "active"
+    finally:
+        _RULESET = saved
+
+
 async def test_sources_screen(seeded: Path) -> None:
     app = make_app(seeded, "sources")
     async with app.run_test(size=(120, 36)) as pilot:

@@ -6,12 +6,15 @@ failed to load, with the reason; alerts and hits from the store) and
 `BacktestScreen` (what one rule would have raised over stored history,
 run in a thread worker through soc_tui.detect.backtest, storing nothing).
 The logsources seen are read incrementally (only events stored since the
-last look). Must not: run SQL on the UI thread.
+last look), every few seconds in the background on a connection of the
+screen's own, so that a visit reads only the last few seconds of events.
+Must not: run SQL on the UI thread.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +27,7 @@ from textual.widgets import DataTable, Static
 from soc_tui.detect.fields import event_tags
 from soc_tui.model import FLAG_UNPARSED
 from soc_tui.store import triage
+from soc_tui.store.reader import StoreReader
 from soc_tui.text import printable
 from soc_tui.ui.table import SocTable
 from soc_tui.ui.modals import TextModal
@@ -69,6 +73,7 @@ def _logsource(rule: Any) -> str:
 class RulesScreen(Writes, SocScreen):
     MODE = "rules"
     refresh_every = 5.0
+    shapes_every = 5.0  # seconds between background reads of the new events' logsources
     BINDINGS = [
         Binding("e", "toggle", "Enable/disable"),
         Binding("b", "backtest", "Backtest"),
@@ -83,6 +88,9 @@ class RulesScreen(Writes, SocScreen):
         self.rows: list[RuleRow] = []
         self._shapes: set[tuple[str | None, bool, bool]] = set()
         self._shapes_upto = 0
+        self._shapes_lock = threading.Lock()  # one read of them at a time
+        self._shapes_reader: StoreReader | None = None
+        self._shapes_closed = False
 
     def compose(self) -> ComposeResult:
         yield from self.compose_top()
@@ -98,14 +106,40 @@ class RulesScreen(Writes, SocScreen):
         for name in ("state", "rule", "level", "alerts", "hits", "last", "logsource"):
             table.add_column(name, key=name)
         table.focus()
+        self.set_interval(self.shapes_every, self._shapes_worker)
+
+    def on_unmount(self) -> None:
+        with self._shapes_lock:
+            self._shapes_closed = True
+            if self._shapes_reader is not None:
+                self._shapes_reader.close()
+                self._shapes_reader = None
+
+    @work(thread=True, exclusive=True, group="shapes", exit_on_error=False)
+    def _shapes_worker(self) -> None:
+        self._read_shapes()
+
+    def _read_shapes(self) -> None:
+        """Add the logsources of the events stored since the last read (a
+        thread: load() and, shown or not, every `shapes_every` s; after a
+        minute away a visit had 600k events to read, 0.4 s). Its own
+        connection: the screens' shared reader is not held meanwhile."""
+        with self._shapes_lock:
+            if self._shapes_closed:
+                return
+            if self._shapes_reader is None:
+                self._shapes_reader = StoreReader(self.ctx.db, create=False)
+            new, upto = self._shapes_reader.event_shapes(self._shapes_upto)
+            if not new <= self._shapes:
+                self._shapes = self._shapes | new  # a new set: load() may be reading the old one
+            self._shapes_upto = upto
 
     def load(self) -> list[RuleRow]:
         from soc_tui.store.stats import rule_hits
 
         ctx = self.ctx
-        new, upto = ctx.reader.event_shapes(self._shapes_upto)
-        self._shapes |= new
-        self._shapes_upto = upto
+        self._read_shapes()
+        shapes = self._shapes
         overrides = ctx.reader_call(triage.rule_settings)
         hits = ctx.reader_call(rule_hits)
         rows: list[RuleRow] = []
@@ -117,7 +151,7 @@ class RulesScreen(Writes, SocScreen):
                 why = "disabled by an analyst" if r.rule_id in overrides else "x-soc.enabled: false in its file"
             elif getattr(r, "silent", False):
                 state, why = "active", "building block of a correlation (raises no alert itself)"
-            elif not _sees_any(r, self._shapes):
+            elif not _sees_any(r, shapes):
                 state, why = "inactive", f"no stored event has its logsource ({_logsource(r)})"
             else:
                 state, why = "active", ""
