@@ -59,11 +59,17 @@ def seeded(seeded_master: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest
 _RULESET: Any = None
 
 
-def make_app(db: Path, start: str = "overview", *, analyst: str = "ann", bell: bool = True) -> SocApp:
+def make_app(db: Path, start: str = "overview", *, analyst: str = "ann", bell: bool = True,
+             rules: Path | None = None) -> SocApp:
+    """The app on `db`, with the shipped rules or those in `rules`."""
     global _RULESET
-    if _RULESET is None:
-        _RULESET = _load_ruleset([shipped_rules_dir()])
-    ctx = UiContext.open(str(db), analyst, rule_dirs=[shipped_rules_dir()], ruleset=_RULESET,
+    if rules is not None:
+        rule_dirs, ruleset = [str(rules)], _load_ruleset([str(rules)])
+    else:
+        if _RULESET is None:
+            _RULESET = _load_ruleset([shipped_rules_dir()])
+        rule_dirs, ruleset = [shipped_rules_dir()], _RULESET
+    ctx = UiContext.open(str(db), analyst, rule_dirs=rule_dirs, ruleset=ruleset,
                          clock=lambda: tui_data.CLOCK, options=UiOptions(bell=bell))
     return SocApp(ctx, start=start)
 
@@ -441,20 +447,14 @@ async def test_rules_screen_shows_inactive_and_failed_rules(seeded: Path, tmp_pa
                                       "logsource: {product: linux}\n")
     (rules / "win.yml").write_text("title: windows only\nname: win_rule\nlogsource: {product: windows}\n"
                                    "detection: {sel: {EventID: 4625}, condition: sel}\nlevel: low\n")
-    global _RULESET
-    saved = _RULESET
-    _RULESET = _load_ruleset([str(rules)])
-    try:
-        app = make_app(seeded, "rules")
-        async with app.run_test(size=(120, 36)) as pilot:
-            await settle(pilot)
-            rows = {r.name: r for r in app.screen.rows}
-            assert rows["win_rule"].state == "inactive" and "logsource" in rows["win_rule"].why
-            failed = [r for r in rows.values() if r.state == "failed"]
-            assert failed and "nosuch" in failed[0].why
-            assert "failed" in await wait_text(pilot, "failed")
-    finally:
-        _RULESET = saved
+    app = make_app(seeded, "rules", rules=rules)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        rows = {r.name: r for r in app.screen.rows}
+        assert rows["win_rule"].state == "inactive" and "logsource" in rows["win_rule"].why
+        failed = [r for r in rows.values() if r.state == "failed"]
+        assert failed and "nosuch" in failed[0].why
+        assert "failed" in await wait_text(pilot, "failed")
 
 
 async def test_rules_screen_reads_new_logsources_in_the_background(
@@ -469,39 +469,33 @@ async def test_rules_screen_reads_new_logsources_in_the_background(
     rules.mkdir()
     (rules / "ftp.yml").write_text("title: ftp login\nname: ftp_rule\nlogsource: {product: linux, service: vsftpd}\n"
                                    "detection: {sel: {app: vsftpd}, condition: sel}\nlevel: low\n")
-    global _RULESET
-    saved = _RULESET
-    _RULESET = _load_ruleset([str(rules)])
-    try:
-        app = make_app(seeded, "rules")
-        async with app.run_test(size=(120, 36)) as pilot:
-            await settle(pilot)
-            screen: Any = app.screen
-            assert {r.name: r.state for r in screen.rows}["ftp_rule"] == "inactive"
-            await pilot.press("3")
-            await settle(pilot)
-            log = tmp_path / "ftp.log"
-            log.write_text("Nov 20 00:52:00 bastion vsftpd[4242]: [ftp] OK LOGIN: Client \"192.0.2.5\"\n")
-            codes: list[int] = []
-            thread = threading.Thread(target=lambda: codes.append(main([
-                "--db", str(seeded), "ingest", "--tz", "UTC", "--year", "2026", "--no-progress",
-                "--no-rules", str(log)])))
-            thread.start()
-            while thread.is_alive():
-                await pilot.pause(0.05)
-            assert codes == [0]
-            top = app.ctx.reader.last_event_id()
-            for _ in range(100):  # a loaded CI: up to 10 s
-                await pilot.pause(0.1)
-                if screen._shapes_upto == top:
-                    break
-            assert screen._shapes_upto == top and app.screen is not screen  # read without a visit
-            assert ("vsftpd", False, False) in screen._shapes
-            await pilot.press("5")
-            await settle(pilot)
-            assert {r.name: r.state for r in screen.rows}["ftp_rule"] == "active"
-    finally:
-        _RULESET = saved
+    app = make_app(seeded, "rules", rules=rules)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        screen: Any = app.screen
+        assert {r.name: r.state for r in screen.rows}["ftp_rule"] == "inactive"
+        await pilot.press("3")
+        await settle(pilot)
+        log = tmp_path / "ftp.log"
+        log.write_text("Nov 20 00:52:00 bastion vsftpd[4242]: [ftp] OK LOGIN: Client \"192.0.2.5\"\n")
+        codes: list[int] = []
+        thread = threading.Thread(target=lambda: codes.append(main([
+            "--db", str(seeded), "ingest", "--tz", "UTC", "--year", "2026", "--no-progress",
+            "--no-rules", str(log)])))
+        thread.start()
+        while thread.is_alive():
+            await pilot.pause(0.05)
+        assert codes == [0]
+        top = app.ctx.reader.last_event_id()
+        for _ in range(100):  # a loaded CI: up to 10 s
+            await pilot.pause(0.1)
+            if screen._shapes_upto == top:
+                break
+        assert screen._shapes_upto == top and app.screen is not screen  # read without a visit
+        assert ("vsftpd", False, False) in screen._shapes
+        await pilot.press("5")
+        await settle(pilot)
+        assert {r.name: r.state for r in screen.rows}["ftp_rule"] == "active"
 
 
 async def test_sources_screen(seeded: Path) -> None:
