@@ -20,8 +20,9 @@ from a key press to the screen update, peak RSS <= 300 MB with 1M events stored)
    (`run_test`, notifications and tooltips on) at --size. Keys are sent the
    way the terminal driver sends them (no Pilot waits). A key's latency is the
    time from sending it to the first frame that holds its result: the data
-   of the new screen (its load worker's `show()`), the moved cursor of the
-   event stream, the alert detail with its evidence. A frame is the
+   of the new screen (its load worker's `show()`; the Events screen has no
+   load, the app's live tick keeps its stream current: its first frame),
+   the moved cursor of the event stream, the alert detail with its evidence. A frame is the
    compositor's update handed to `_display`; headless Textual drops it, here
    it is also turned into the terminal's escape sequences (what a terminal
    would be sent) before its time is taken;
@@ -388,6 +389,15 @@ async def drive(app: Any, args: argparse.Namespace, results: dict[str, Any], db:
     every: list[float] = results.setdefault("all", [])
 
     def shown(cls: type) -> Callable[[float], float | None]:
+        if "load" not in vars(cls):
+            # No data of its own to read (Events: the app's live tick keeps its
+            # stream current, shown or not): its data is on its first frame.
+            def drawn(t0: float) -> float | None:
+                s = app.screen
+                f = app.frame_after(t0, s) if isinstance(s, cls) else None
+                return None if f is None else f - 1e-9
+            return drawn
+
         def ready(t0: float) -> float | None:
             s = app.screen
             at = getattr(s, "_bench_at", 0.0)

@@ -949,6 +949,32 @@ async def test_a_screen_built_before_is_switched_to_without_holding_updates(seed
         assert "critical" in await stable_text(pilot)
 
 
+async def test_only_screens_with_data_to_read_start_a_load_when_shown(
+        seeded: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Shown again, a screen reloads its data in a thread worker; the Events
+    screen, which the live tick keeps current, has none to read and starts no
+    worker (a thread round trip per switch for nothing)."""
+    from soc_tui.ui.screens.base import SocScreen
+
+    started: list[str] = []
+    original = SocScreen._load_worker
+
+    def recording(self: Any) -> Any:
+        started.append(type(self).__name__)
+        return original(self)
+
+    monkeypatch.setattr(SocScreen, "_load_worker", recording)
+    app = make_app(seeded, start="alerts")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        started.clear()
+        for key in ("2", "3", "2", "4"):
+            await pilot.press(key)
+            await settle(pilot)
+        assert "AlertsScreen" in started and "IncidentsScreen" in started
+        assert "EventsScreen" not in started
+
+
 async def test_a_screen_shown_again_is_restyled_only_when_the_theme_or_css_changed(seeded: Path) -> None:
     """Coming back to a screen (a switch, or closing the alert detail) does
     not restyle its widgets (Textual does that on every resume: most of a

@@ -361,7 +361,8 @@ class SocScreen(KeptStylesScreen):
 
     def reload(self) -> None:
         self._loaded_at = time.monotonic()
-        self._load_worker()
+        if type(self).load is not SocScreen.load:  # (Events has none: the live tick feeds it)
+            self._load_worker()
 
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
     def _load_worker(self) -> None:
