@@ -389,9 +389,7 @@ async def drive(app: Any, args: argparse.Namespace, results: dict[str, Any], db:
     every: list[float] = results.setdefault("all", [])
 
     def shown(cls: type) -> Callable[[float], float | None]:
-        if "load" not in vars(cls):
-            # No data of its own to read (Events: the app's live tick keeps its
-            # stream current, shown or not): its data is on its first frame.
+        if not cls.has_data():  # (Events) its data is on its first frame
             def drawn(t0: float) -> float | None:
                 s = app.screen
                 f = app.frame_after(t0, s) if isinstance(s, cls) else None

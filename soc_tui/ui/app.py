@@ -118,7 +118,7 @@ class SocApp(App[None]):
         (`delay_update`, which masks a new screen being built) when the
         screen was built on an earlier visit: it is shown at once, with what
         it showed then, and its fresh data follows (SocScreen.reload)."""
-        self._switch_in_place = mode in self._screen_stacks and mode != self.current_mode
+        self._switch_in_place = mode in self._screen_stacks
         try:
             return super().switch_mode(mode)
         finally:

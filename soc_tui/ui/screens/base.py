@@ -359,9 +359,15 @@ class SocScreen(KeptStylesScreen):
         if self.is_current and time.monotonic() - self._loaded_at >= self.refresh_every * 0.9:
             self.reload()
 
+    @classmethod
+    def has_data(cls) -> bool:
+        """Whether the screen reads data of its own (`load`). Events has none:
+        the app's live tick keeps its stream current, shown or not."""
+        return cls.load is not SocScreen.load
+
     def reload(self) -> None:
         self._loaded_at = time.monotonic()
-        if type(self).load is not SocScreen.load:  # (Events has none: the live tick feeds it)
+        if self.has_data():
             self._load_worker()
 
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
