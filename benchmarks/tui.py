@@ -31,7 +31,8 @@ from a key press to the screen update, peak RSS <= 300 MB with 1M events stored)
    Overview's top values, which it reads after showing the rest, apart), then the
    lines/s the collector stored meanwhile, how long each screen's `show()`
    held the UI thread, how late the UI loop ran a 10 ms timer, the garbage
-   collector's pauses of this process, and the peak
+   collector's pauses of this process (and how much of them fell within the
+   keys slower than 100 ms), and the peak
    RSS (VmHWM) of this process and of its descendants (collector process,
    rule process, parse worker), and of all of them together (sampled).
 
@@ -327,6 +328,8 @@ TOPS_AT: list[float] = []  # when the Overview's top values (read after the rest
 SHOW_TIMES: dict[str, list[float]] = {}  # class name -> seconds its show() held the UI thread
 LOAD_TIMES: dict[str, list[float]] = {}  # class name -> seconds of its load() (a thread worker)
 
+KEYS_TIMED: list[tuple[float, float]] = []  # (sent, result on screen) of every timed key
+GC_PAUSES: list[tuple[int, float, float]] = []  # (generation, start, end) of this process's collections
 KEY_CHARS = {"enter": "\r", "escape": "\x1b", "tab": "\t", "space": " "}
 
 
@@ -359,6 +362,7 @@ async def timed_key(app: Any, key: str, ready: Callable[[float], float | None],
         if at is not None:
             f = app.frame_after(at)
             if f is not None:
+                KEYS_TIMED.append((t0, f))
                 return f - t0, first
         await asyncio.sleep(0.001)
     return None, first
@@ -618,14 +622,13 @@ def main() -> int:
     writer_start = time.monotonic()
     sampler = MemorySampler()
     sampler.start()
-    gc_pauses: list[tuple[int, float]] = []  # (generation, seconds) of this process's collections
     gc_started = [0.0]
 
     def gc_timer(phase: str, info: dict[str, int]) -> None:
         if phase == "start":
             gc_started[0] = time.perf_counter()
         else:
-            gc_pauses.append((info["generation"], time.perf_counter() - gc_started[0]))
+            GC_PAUSES.append((info["generation"], gc_started[0], time.perf_counter()))
 
     gc.callbacks.append(gc_timer)
     ctx = None
@@ -671,8 +674,15 @@ def main() -> int:
     gc.callbacks.remove(gc_timer)
     by_gen = ", ".join(
         f"gen{g} {len(ts)} max {max(ts) * 1000:.0f} ms"
-        for g in (0, 1, 2) if (ts := [t for gen, t in gc_pauses if gen == g]))
+        for g in (0, 1, 2) if (ts := [end - start for gen, start, end in GC_PAUSES if gen == g]))
     print(f"gc pauses      {by_gen or 'none'} (this process's collections; every thread waits)")
+    slow = [(t0, t1) for t0, t1 in KEYS_TIMED if t1 - t0 > 0.1]
+    in_gc = [sum(max(0.0, min(t1, end) - max(t0, start)) for _, start, end in GC_PAUSES)
+             for t0, t1 in slow]
+    print(f"slow keys      {len(slow)} of {len(KEYS_TIMED)} over 100 ms; the collector paused them "
+          + (f"{sum(1 for g in in_gc if g > 0.02)} times for over 20 ms; "
+             f"their time in it p50 {pct(in_gc, 0.5) * 1000:.0f} ms, max {max(in_gc) * 1000:.0f} ms"
+             if slow else "no time"))
     cost = results["frame_cost"]
     print(f"frames         {results['frames']:,}; building the terminal output p50 "
           f"{pct(cost, 0.5) * 1000:.1f} ms, max {max(cost) * 1000:.1f} ms")

@@ -1030,6 +1030,10 @@ async def test_table_cells_are_drawn_exactly_as_datatable_draws_them(seeded: Pat
     from rich.text import Text
     from textual.widgets import DataTable
 
+    from functools import partial
+
+    from textual.coordinate import Coordinate
+
     from soc_tui.ui.screens.base import cell
     from soc_tui.ui.table import SocTable, plain_cell_line
 
@@ -1050,6 +1054,30 @@ async def test_table_cells_are_drawn_exactly_as_datatable_draws_them(seeded: Pat
                         assert mine == theirs, (row, col, width, cursor, hover)
         return fast
 
+    def compare_lines(table: SocTable, rows: int) -> None:
+        """Whole lines: SocTable's row path against DataTable's cell by cell
+        path (with DataTable's own cells), the cursor and the mouse on the
+        row and off it, with and without zebra stripes."""
+        coords = [Coordinate(r, 0) for r in (0, 1, rows - 1)]
+        for zebra, mouse in ((False, False), (True, False), (False, True)):
+            table.zebra_stripes = zebra
+            table._show_hover_cursor = mouse  # (the mouse moved over the table)
+            for row in range(rows):
+                key = table._row_locations.get_key(row)
+                for cursor in coords:
+                    for hover in coords:
+                        for base in (Style(), Style(bgcolor="grey11")):
+                            table._clear_caches()
+                            mine = table._render_line_in_row(key, 0, base, cursor, hover)
+                            table._clear_caches()
+                            table._render_cell = partial(DataTable._render_cell, table)  # type: ignore[method-assign]
+                            try:
+                                theirs = DataTable._render_line_in_row(table, key, 0, base, cursor, hover)
+                            finally:
+                                del table._render_cell
+                            assert mine == theirs, (row, cursor, hover, zebra, mouse)
+        table.zebra_stripes = table._show_hover_cursor = False
+
     app = make_app(seeded, start="alerts")
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(pilot)
@@ -1058,17 +1086,21 @@ async def test_table_cells_are_drawn_exactly_as_datatable_draws_them(seeded: Pat
         shown = min(queue.row_count, 30)
         assert shown >= 5
         assert compare(queue, shown, widths) >= shown * len(widths) // 2  # most take the fast path
+        compare_lines(queue, shown)
         table = SocTable()
         await app.screen.mount(table)
         table.add_columns("a", "b")
         samples = [Text("hello", style="bold red"), Text(""), Text("x" * 60, no_wrap=True, overflow="ellipsis"),
                    Text("y" * 60, overflow="crop"), Text("under", style="underline on blue"),
                    cell("\x1b]0;pwned\x07 [bold]x[/] \x9b31m"), cell(None), cell(""), cell("漢字かな wide"),
-                   Text("a\tb"), Text("two\nlines")]
+                   Text("a\tb"), Text("two\nlines"), Text("42", justify="right"),
+                   Text("9" * 60, justify="right", overflow="ellipsis"), Text("ab  ", justify="right", style="dim"),
+                   Text("right", justify="right", overflow="crop")]
         for i, sample in enumerate(samples):
             table.add_row(sample, Text("k", style="cyan"), key=str(i))
         await settle(pilot)
         assert compare(table, len(samples), (0, 1, 2, 3, 4, 7, 12, 40)) > 0
+        compare_lines(table, len(samples))
 
 
 async def test_the_alert_detail_screen_is_reused_and_shows_only_the_alert_opened(seeded: Path) -> None:
