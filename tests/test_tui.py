@@ -4,9 +4,11 @@ and hostile log text shown inert everywhere."""
 
 from __future__ import annotations
 
+import gc
 import re
 import sqlite3
 import threading
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -1017,6 +1019,73 @@ async def test_a_screen_shown_again_is_restyled_only_when_the_theme_or_css_chang
         drawn = [seg.style for strip in app.screen._compositor.render_strips() for seg in strip
                  if seg.style is not None and seg.style.bgcolor == cursor_style.bgcolor]
         assert drawn  # the cursor row is painted in the new theme's colour
+
+
+def test_textual_strips_and_caches_are_freed_without_the_garbage_collector() -> None:
+    """Textual kept a strip divided at its own length in its own cache, and a
+    cleared LRUCache left its ring of entries (holding every value) linked:
+    both only went at a garbage collection, which made the UI's collections
+    long pauses. With soc_tui's fixes applied, reference counting frees them."""
+    from rich.segment import Segment
+    from textual.cache import LRUCache
+    from textual.strip import Strip
+
+    from soc_tui.ui import textual_fixes
+
+    textual_fixes.apply()  # (importing soc_tui.ui.app applies them too; once is enough)
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(50):
+            strip = Strip([Segment("abc"), Segment("de")])
+            assert strip.divide([5]) == [strip]
+            assert [s.text for s in strip.divide([2, 5])] == ["ab", "cde"]
+            cache: LRUCache[int, list[str]] = LRUCache(8)
+            for i in range(12):
+                cache[i] = [str(i)]
+            assert cache.get(11) == ["11"] and cache.get(0) is None
+            cache.clear()
+            assert len(cache) == 0 and cache.get(11) is None
+            cache[1] = ["again"]
+            assert cache.get(1) == ["again"]
+            cache.clear()
+        del strip, cache
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+
+
+async def test_drawing_screens_leaves_no_strips_for_the_garbage_collector(seeded: Path) -> None:
+    """Switching screens, opening alerts and moving in tables draws many
+    lines; none of what drawing made should be left in reference cycles."""
+    from rich.text import Text
+    from textual.coordinate import Coordinate
+
+    from soc_tui.ui.table import SocTable
+
+    app = make_app(seeded, start="alerts")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        gc.collect()
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        try:
+            for key in ("down", "enter", "escape", "down", "2", "4", "3", "enter", "escape", "1", "3"):
+                await pilot.press(key)
+                await settle(pilot)
+            gc.collect()
+            kinds = Counter(type(o).__name__ for o in gc.garbage)
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+        # The queue's table keeps no line drawn before its last change.
+        table = app.screen.query_one("#alert-table", SocTable)
+        before = table._update_count
+        assert before in {key[9] for key in table._line_cache.keys()}  # (its update count)
+        table.update_cell_at(Coordinate(1, 0), Text("*"))
+        await settle(pilot)
+        assert table._update_count != before
+        assert {key[9] for key in table._line_cache.keys()} == {table._update_count}
+    assert kinds["Strip"] == 0 and kinds["Segment"] == 0, kinds.most_common(8)
 
 
 async def test_table_cells_are_drawn_exactly_as_datatable_draws_them(seeded: Path) -> None:

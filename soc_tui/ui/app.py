@@ -27,7 +27,10 @@ from textual.screen import Screen
 from textual.widget import AwaitMount
 
 from soc_tui.text import printable
+from soc_tui.ui import textual_fixes
 from soc_tui.ui.context import UiContext
+
+textual_fixes.apply()  # before anything is drawn
 
 TICK_S = 0.1  # the live feed is drained 10 times a second
 

@@ -33,6 +33,8 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.coordinate import Coordinate
+from textual.geometry import Region
+from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import DataTable
 
@@ -74,6 +76,7 @@ def plain_cell_line(cell: Any, width: int, padding: int) -> tuple[str, int, Styl
 
 class SocTable(DataTable[Any]):
     _look: tuple[Any, ...] | None = None
+    _drawn_count = -1  # DataTable's update counter when the caches were last pruned
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -89,6 +92,19 @@ class SocTable(DataTable[Any]):
             self.has_focus,
             tuple(self.get_component_rich_style(name) for name in sorted(self.COMPONENT_CLASSES)),
         )
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # DataTable keys its rendered cells, rows, lines and row renderables by
+        # its update counter, so after a change nothing drawn before it is ever
+        # used again; its LRU caches would keep it (up to 10,000 cells and
+        # 1,000 rows and lines: ~100k objects a table) for the garbage
+        # collector to walk. Drop it once the counter moved.
+        if self._update_count != self._drawn_count:
+            self._drawn_count = self._update_count
+            for cache in (self._cell_render_cache, self._row_render_cache, self._line_cache,
+                          self._row_renderable_cache):
+                cache.clear()
+        return super().render_lines(crop)
 
     def notify_style_update(self) -> None:
         Widget.notify_style_update(self)  # the widget's own style caches: always
