@@ -47,6 +47,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import bisect
+import collections
 import gc
 import os
 import random
@@ -328,7 +329,7 @@ TOPS_AT: list[float] = []  # when the Overview's top values (read after the rest
 SHOW_TIMES: dict[str, list[float]] = {}  # class name -> seconds its show() held the UI thread
 LOAD_TIMES: dict[str, list[float]] = {}  # class name -> seconds of its load() (a thread worker)
 
-KEYS_TIMED: list[tuple[float, float]] = []  # (sent, result on screen) of every timed key
+KEYS_TIMED: list[tuple[float, float, str]] = []  # (sent, result on screen, key) of the keys in the figures
 GC_PAUSES: list[tuple[int, float, float]] = []  # (generation, start, end) of this process's collections
 KEY_CHARS = {"enter": "\r", "escape": "\x1b", "tab": "\t", "space": " "}
 
@@ -345,9 +346,11 @@ def send_key(app: Any, key: str) -> None:
 
 
 async def timed_key(app: Any, key: str, ready: Callable[[float], float | None],
-                    screen: Callable[[], Any] | None = None, timeout: float = 15.0) -> tuple[float | None, float | None]:
+                    screen: Callable[[], Any] | None = None, timeout: float = 15.0,
+                    counted: bool = True) -> tuple[float | None, float | None]:
     """Send `key`; (seconds to the first frame after `ready(t0)` returned a
-    time, seconds to the first frame of `screen()`) or None on timeout."""
+    time, seconds to the first frame of `screen()`) or None on timeout. A
+    counted key (one in the figures) is noted in KEYS_TIMED."""
     t0 = time.perf_counter()
     send_key(app, key)
     first = None
@@ -362,7 +365,8 @@ async def timed_key(app: Any, key: str, ready: Callable[[float], float | None],
         if at is not None:
             f = app.frame_after(at)
             if f is not None:
-                KEYS_TIMED.append((t0, f))
+                if counted:
+                    KEYS_TIMED.append((t0, f, key))
                 return f - t0, first
         await asyncio.sleep(0.001)
     return None, first
@@ -409,9 +413,9 @@ async def drive(app: Any, args: argparse.Namespace, results: dict[str, Any], db:
     def current(cls: type) -> Callable[[], Any]:
         return lambda: app.screen if isinstance(app.screen, cls) else None
 
-    async def switch(key: str) -> tuple[float | None, float | None]:
+    async def switch(key: str, counted: bool = True) -> tuple[float | None, float | None]:
         cls = classes[key]
-        return await timed_key(app, key, shown(cls), current(cls))
+        return await timed_key(app, key, shown(cls), current(cls), counted=counted)
 
     def presses(done: int, timeouts: int, started: float) -> str:
         """How many presses, and the memory and database at the end of the kind."""
@@ -449,7 +453,7 @@ async def drive(app: Any, args: argparse.Namespace, results: dict[str, Any], db:
     # First visits mount the screens: timed apart.
     first_visit = []
     for key in ("2", "3", "4", "5", "6", "1"):
-        lat, _ = await switch(key)
+        lat, _ = await switch(key, counted=False)
         first_visit.append(f"{titles[key]} {lat * 1000:.0f}" if lat is not None else f"{titles[key]} timeout")
         await asyncio.sleep(gap)
     print(f"first visit    {', '.join(first_visit)} ms (mount + first load, once per screen)", flush=True)
@@ -499,7 +503,7 @@ async def drive(app: Any, args: argparse.Namespace, results: dict[str, Any], db:
     sys.stdout.flush()
 
     # Scrolling the live event stream (pauses it): page up, up, page down, down, ...
-    await switch("2")
+    await switch("2", counted=False)
     await asyncio.sleep(gap)
     stream = app.screen.query_one(EventStream)
     scrolls: list[float] = []
@@ -527,7 +531,7 @@ async def drive(app: Any, args: argparse.Namespace, results: dict[str, Any], db:
           flush=True)
 
     # Opening an alert from the queue (enter) and going back (escape).
-    await switch("3")
+    await switch("3", counted=False)
     await asyncio.sleep(gap)
     table = app.screen.query_one("#alert-table")
     listed = table.row_count
@@ -676,13 +680,14 @@ def main() -> int:
         f"gen{g} {len(ts)} max {max(ts) * 1000:.0f} ms"
         for g in (0, 1, 2) if (ts := [end - start for gen, start, end in GC_PAUSES if gen == g]))
     print(f"gc pauses      {by_gen or 'none'} (this process's collections; every thread waits)")
-    slow = [(t0, t1) for t0, t1 in KEYS_TIMED if t1 - t0 > 0.1]
+    slow = [(t0, t1, key) for t0, t1, key in KEYS_TIMED if t1 - t0 > 0.1]
     in_gc = [sum(max(0.0, min(t1, end) - max(t0, start)) for _, start, end in GC_PAUSES)
-             for t0, t1 in slow]
-    print(f"slow keys      {len(slow)} of {len(KEYS_TIMED)} over 100 ms; the collector paused them "
-          + (f"{sum(1 for g in in_gc if g > 0.02)} times for over 20 ms; "
-             f"their time in it p50 {pct(in_gc, 0.5) * 1000:.0f} ms, max {max(in_gc) * 1000:.0f} ms"
-             if slow else "no time"))
+             for t0, t1, _ in slow]
+    keys = ", ".join(f"{k} {n}" for k, n in collections.Counter(k for _, _, k in slow).most_common())
+    print(f"slow keys      {len(slow)} of {len(KEYS_TIMED)} over 100 ms ({keys or 'none'}); the collector "
+          "paused them " + (f"{sum(1 for g in in_gc if g > 0.02)} times for over 20 ms; "
+                            f"their time in it p50 {pct(in_gc, 0.5) * 1000:.0f} ms, "
+                            f"max {max(in_gc) * 1000:.0f} ms" if slow else "no time"))
     cost = results["frame_cost"]
     print(f"frames         {results['frames']:,}; building the terminal output p50 "
           f"{pct(cost, 0.5) * 1000:.1f} ms, max {max(cost) * 1000:.1f} ms")
