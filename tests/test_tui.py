@@ -1088,6 +1088,36 @@ async def test_drawing_screens_leaves_no_strips_for_the_garbage_collector(seeded
     assert kinds["Strip"] == 0 and kinds["Segment"] == 0, kinds.most_common(8)
 
 
+async def test_one_line_bars_update_without_a_layout_and_gc_settings_end_with_the_app(seeded: Path) -> None:
+    """The title and status bars (one row high by CSS) take new text without
+    asking for a layout of the screen; the UI's garbage-collector settings
+    hold while it runs and are undone when it ends."""
+    from textual.widgets import Static
+
+    before = gc.get_threshold()
+    app = make_app(seeded, start="alerts")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        assert gc.get_threshold() == (1_500, 10, 100)
+        screen: Any = app.screen
+        bar = screen.query_one("#alert-filters", Static)
+        bar._layout_required = False
+        screen.selected = set(list(screen.by_id)[:2])
+        screen._describe()
+        assert "2 selected" in str(bar.render()) and not bar._layout_required
+        top = screen.query_one("#topbar", Static)
+        top._layout_required = False
+        top.draw()
+        assert not top._layout_required
+        await pilot.press("2")
+        await settle(pilot)
+        status = app.screen.query_one("#events-status", Static)
+        status._layout_required = False
+        app.screen._status()
+        assert not status._layout_required and str(status.render())
+    assert gc.get_threshold() == before
+
+
 async def test_table_cells_are_drawn_exactly_as_datatable_draws_them(seeded: Path) -> None:
     """SocTable draws plain one-line Text cells itself (without Rich's
     padding and line rendering); each must come out as the very segments

@@ -142,7 +142,8 @@ class SocApp(App[None]):
         self.ctx.feed.stop()
         # The collector's settings for the UI (_freeze_startup_objects) end with it.
         gc.unfreeze()
-        gc.set_threshold(*_GC_DEFAULTS)
+        if _GC_BEFORE:
+            gc.set_threshold(*_GC_BEFORE.pop())
 
     # -- the live tick -------------------------------------------------------------
 
@@ -222,7 +223,7 @@ class SocApp(App[None]):
                                 lambda b=b, node=node: self.call_later(self.run_action, b.action, node))
 
 
-_GC_DEFAULTS = gc.get_threshold()
+_GC_BEFORE: list[tuple[int, ...]] = []  # the process's settings before the UI's (restored at its end)
 
 
 def _freeze_startup_objects() -> None:
@@ -230,12 +231,17 @@ def _freeze_startup_objects() -> None:
 
     Measured while ingesting 10k lines/s, with the defaults: 27 full
     collections a minute of 170-380 ms each, every one a pause of the UI
-    thread (and of its workers): most of the UI loop's late ticks. The
-    youngest generation is now collected every 5,000 allocations instead of
-    700, and a full collection comes at most every 100 collections of the
-    middle one instead of 10; cycles are still collected, less often."""
+    thread (and of its workers): most of the UI loop's late ticks. A full
+    collection now comes at most every 100 collections of the middle
+    generation instead of 10, and the youngest is collected every 1,500
+    allocations instead of 700. (With what drawing made no longer left in
+    reference cycles, see textual_fixes, the young generations hold mostly
+    live objects: 5,000 and 20, tried before, made pauses of 50-140 ms for
+    the middle one; 1,500 and 10 keep them near 20-40 ms, and benchmarks/tui.py
+    had 2-4 keys of 200 over 100 ms against 11-16.)"""
     freeze_mounted()
-    gc.set_threshold(5_000, 20, 100)
+    _GC_BEFORE[:] = [gc.get_threshold()]
+    gc.set_threshold(1_500, 10, 100)
 
 
 def freeze_mounted() -> None:

@@ -31,8 +31,8 @@ from soc_tui.text import printable
 from soc_tui.ui.table import SocTable
 from soc_tui.ui.modals import CloseModal, NoteModal, SuppressAnswer, SuppressModal, TextModal
 from soc_tui.ui.screens.base import (KeptStylesScreen, KeysFooter, SocScreen, Writes, ago, cell,
-                                     cursor_key, fill_table, grow_column, severity_text,
-                                     status_text, ts_text)
+                                     cursor_key, fill_table, grow_column, set_line,
+                                     severity_text, status_text, ts_text)
 
 SEV_RANK = {"critical": 4, "high": 3, "medium": 2, "low": 1, "informational": 0}
 STATUS_FILTERS = ("open", "new", "acknowledged", "in_progress", "closed", "all")
@@ -278,8 +278,8 @@ class AlertsScreen(TriageActions, SocScreen):
         self._describe()
 
     def _describe(self) -> None:
-        self.query_one("#alert-filters", Static).update(
-            self.filters.describe(len(self.alerts), len(self.selected), min(ROWS, len(self.alerts))))
+        set_line(self.query_one("#alert-filters", Static),
+                 self.filters.describe(len(self.alerts), len(self.selected), min(ROWS, len(self.alerts))))
 
     def _columns(self, table: DataTable[Any], names: tuple[str, ...]) -> None:
         if tuple(str(c.label) for c in table.columns.values()) != names:
@@ -526,7 +526,7 @@ class AlertDetailScreen(TriageActions, KeptStylesScreen):
         self.alert_id = alert_id
         self.detail = None
         self.query_one("#alert-head", Static).update(Text(f"#{alert_id}", style="dim"))
-        self.query_one("#evidence-title", Static).update("evidence")
+        set_line(self.query_one("#evidence-title", Static), "evidence")
         self.query_one("#evidence", DataTable).clear()
         self.query_one("#alert-notes", Static).update("")
 
@@ -587,7 +587,7 @@ class AlertDetailScreen(TriageActions, KeptStylesScreen):
                  + (f", the newest of {len(self.detail.alert.event_ids)}"
                     if self.detail and len(self.detail.alert.event_ids) > len(events) else "")
                  + " (x: events around the line)")
-        self.query_one("#evidence-title", Static).update(title)
+        set_line(self.query_one("#evidence-title", Static), title)
         fill_table(table, [(str(e["id"]), (cell(e.get("raw"), limit=2000,
                                                  style="bold" if around and e["id"] in evidence_ids else ""),))
                            for e in events])

@@ -213,6 +213,15 @@ class Writes:
             app.call_from_thread(then)
 
 
+def set_line(line: Static, content: Any) -> None:
+    """Put `content` on a one-line bar (a title or status line: one row high
+    and as wide as its container by CSS). Its size cannot change, so unlike
+    `Static.update` this asks for no layout: a layout arranges and draws the
+    whole screen again, which the bars updated every second (and the Events
+    status ten times a second) made the UI thread do for nothing."""
+    line.update(content, layout=False)
+
+
 class TopBar(Static):
     """One line: the screens (the current one highlighted) and the collector's state."""
 
@@ -257,7 +266,7 @@ class TopBar(Static):
             bad = sum(1 for h in health if h.state in ("error", "reconnecting"))
             state = f" ● {rate:,.0f} ev/s" + (f" {bad} src err" if bad else "")
         t.append(state, style="dim")
-        self.update(t)
+        set_line(self, t)
 
 
 class KeysFooter(Footer):

@@ -28,7 +28,7 @@ from soc_tui.store import triage
 from soc_tui.store.search import SearchError, compile_query
 from soc_tui.text import printable
 from soc_tui.ui.modals import TextModal
-from soc_tui.ui.screens.base import SocScreen, Writes, ts_text
+from soc_tui.ui.screens.base import SocScreen, Writes, set_line, ts_text
 from soc_tui.ui.stream import EventStream
 
 SEARCH_LIMIT = 5000  # newest matches shown (the count says how many there are)
@@ -161,7 +161,7 @@ class EventsScreen(Writes, SocScreen):
         if self.skipped and not self.query_text:
             t.append(f"  ({self.skipped:,} skipped by the live view: too fast to show; search has them)",
                      style="dim")
-        self.query_one("#events-status", Static).update(t)
+        set_line(self.query_one("#events-status", Static), t)
 
     # -- search -----------------------------------------------------------------------
 

@@ -27,7 +27,8 @@ from soc_tui.text import printable
 from soc_tui.ui.table import SocTable
 from soc_tui.ui.modals import NoteModal, TextModal
 from soc_tui.ui.screens.base import (KeptStylesScreen, KeysFooter, SocScreen, Writes, ago, cell,
-                                     cursor_key, fill_table, severity_text, status_text, ts_text)
+                                     cursor_key, fill_table, set_line, severity_text, status_text,
+                                     ts_text)
 
 
 class IncidentsScreen(Writes, SocScreen):
@@ -71,7 +72,7 @@ class IncidentsScreen(Writes, SocScreen):
                          Text(str(len(i.alert_ids)), justify="right"), Text(ago(i.updated_at, now))))
             for i in incidents])
         label = "all incidents" if self.show_closed else "open incidents (f: show closed too)"
-        self.query_one("#incident-filter", Static).update(f" {len(incidents)} {label}")
+        set_line(self.query_one("#incident-filter", Static), f" {len(incidents)} {label}")
 
     def action_toggle_closed(self) -> None:
         self.show_closed = not self.show_closed

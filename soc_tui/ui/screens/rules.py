@@ -32,7 +32,7 @@ from soc_tui.text import printable
 from soc_tui.ui.table import SocTable
 from soc_tui.ui.modals import TextModal
 from soc_tui.ui.screens.base import (KeptStylesScreen, KeysFooter, SocScreen, Writes, ago, cell,
-                                     cursor_key, fill_table, severity_text, ts_text)
+                                     cursor_key, fill_table, set_line, severity_text, ts_text)
 
 STATE_STYLE = {"active": "green", "inactive": "dim", "disabled": "yellow", "failed": "bold red"}
 
@@ -176,7 +176,8 @@ class RulesScreen(Writes, SocScreen):
                      cell(_logsource(r.rule) if r.rule else "-")))
             for r in rows])
         counts = {s: sum(r.state == s for r in rows) for s in STATE_STYLE}
-        self.query_one("#rule-summary", Static).update(
+        set_line(
+            self.query_one("#rule-summary", Static),
             " " + ", ".join(f"{n} {s}" for s, n in counts.items()) + "   (e: enable/disable, b: backtest)")
         self._info()
 

@@ -20,7 +20,7 @@ from textual.widgets import DataTable, Static
 
 from soc_tui.text import printable
 from soc_tui.ui.table import SocTable
-from soc_tui.ui.screens.base import SocScreen, ago, cell, fill_table
+from soc_tui.ui.screens.base import SocScreen, ago, cell, fill_table, set_line
 
 STATE_STYLE = {"running": "green", "lagging": "yellow", "reconnecting": "bold yellow",
                "error": "bold red", "starting": "dim", "done": "dim", "stored": "dim"}
@@ -108,7 +108,8 @@ class SourcesScreen(SocScreen):
             for r in rows])
         bad = sum(r.state in ("error", "reconnecting") for r in rows)
         mode = "collecting in this process" if self.ctx.collector else "attached: another process collects"
-        self.query_one("#source-summary", Static).update(
+        set_line(
+            self.query_one("#source-summary", Static),
             Text(f" {len(rows)} source(s), {bad} with problems; {mode}", no_wrap=True))
         self._info()
 
