@@ -211,9 +211,7 @@ class SocTable(DataTable[Any]):
         # The rest of the width, styled as DataTable extends a row.
         remaining = max(0, self.size.width - sum(widths))
         extend, _ = self._get_styles_to_render_cell(
-            False, False, False, hover_location.row == (row_index or 0), cursor, show_cursor,
-            show_hover, False, False,
-        )
+            False, False, False, hover, cursor, show_cursor, show_hover, False, False)
         key = (row_style, row_index, -1, extend, None, None)
         styles = self._cell_styles.get(key)
         if styles is None:
