@@ -951,6 +951,49 @@ async def test_a_screen_built_before_is_switched_to_without_holding_updates(seed
         assert "critical" in await stable_text(pilot)
 
 
+async def test_a_screen_shown_again_waits_briefly_for_its_fresh_data(seeded: Path) -> None:
+    """Shown again, a screen that reads data holds its updates until the fresh
+    data is shown (drawing what it showed last first made that data wait for
+    the drawing); when the data is slow, what it had is drawn after HOLD_S."""
+    import time
+
+    from soc_tui.ui.screens.base import HOLD_S
+
+    app = make_app(seeded, start="alerts")
+    seen: list[tuple[str, Any]] = []
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        alerts: Any = app.screen
+        display, show, load = app._display, alerts.show, alerts.load
+
+        def drawn(screen: Any, renderable: Any) -> None:
+            if renderable is not None and not app._batch_count:
+                seen.append(("frame", screen))
+            display(screen, renderable)
+
+        app._display = drawn  # type: ignore[method-assign]
+        alerts.show = lambda data: (seen.append(("show", alerts)), show(data))
+        await pilot.press("4")
+        await settle(pilot)
+        seen.clear()
+        await pilot.press("3")
+        await settle(pilot)
+        assert ("show", alerts) in seen and ("frame", alerts) in seen
+        assert seen.index(("show", alerts)) < seen.index(("frame", alerts))  # fresh data first
+
+        alerts.load = lambda: (time.sleep(0.6), load())[1]  # a slow read
+        await pilot.press("4")
+        await settle(pilot)
+        seen.clear()
+        await pilot.press("3")
+        await pilot.pause(max(0.3, HOLD_S * 5))
+        assert ("frame", alerts) in seen and ("show", alerts) not in seen  # what it had, drawn
+        assert app._batch_count == 0
+        await pilot.pause(0.8)
+        await settle(pilot)
+        assert ("show", alerts) in seen and app._batch_count == 0
+
+
 async def test_only_screens_with_data_to_read_start_a_load_when_shown(
         seeded: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Shown again, a screen reloads its data in a thread worker; the Events

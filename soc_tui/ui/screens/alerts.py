@@ -518,6 +518,7 @@ class AlertDetailScreen(TriageActions, KeptStylesScreen):
         # read it now. Back from a dialog, its write reloads (after_change).
         self.query_one("#evidence", DataTable).focus()
         if self.detail is None:
+            self._hold()
             self._load()
 
     def show_alert(self, alert_id: int) -> None:
@@ -578,6 +579,7 @@ class AlertDetailScreen(TriageActions, KeptStylesScreen):
             h = d.history[-1]
             notes.append(f"last change: {printable(h.actor)} {h.action} {ts_text(h.ts)}", style="dim")
         self.query_one("#alert-notes", Static).update(notes)
+        self._release()
 
     def _fill(self, events: list[dict[str, Any]], *, around: bool) -> None:
         table = self.query_one("#evidence", DataTable)

@@ -303,6 +303,9 @@ class KeysFooter(Footer):
         super().bindings_changed(screen)
 
 
+HOLD_S = 0.04  # how long a screen shown again waits for its fresh data before drawing the last
+
+
 class KeptStylesScreen(Screen[None]):
     """A screen that, shown again, keeps its widgets' styles when nothing
     they depend on changed while it was away.
@@ -325,6 +328,26 @@ class KeptStylesScreen(Screen[None]):
     # class's before Screen's own: the event is changed before Screen sees it.
     def _on_screen_suspend(self) -> None:
         self._left_with = self._app_style_state()
+        self._release()
+
+    # Shown again, a screen that reads fresh data first drew what it showed
+    # last, and the fresh data then waited for that drawing: it holds the
+    # screen's updates until its data is shown (`_release`), HOLD_S at most.
+    _held: Any = None  # the timer that ends the hold
+
+    def _hold(self) -> None:
+        if self._held is None:
+            self.app._begin_batch()
+            self._held = self.set_timer(HOLD_S, self._release)
+
+    def _release(self) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            held.stop()
+            app = self.app
+            app._end_batch()
+            if not app._batch_count:
+                app.screen.refresh()
 
     def _on_screen_resume(self, event: events.ScreenResume) -> None:
         if self._left_with is not None and self._left_with == self._app_style_state():
@@ -361,8 +384,10 @@ class SocScreen(KeptStylesScreen):
     def on_screen_resume(self) -> None:
         for bar in self.query(TopBar):
             bar.draw()
-        # What it showed last is drawn at once; fresh data follows from the worker.
+        if self.has_data():
+            self._hold()  # (see KeptStylesScreen._hold)
         self.reload()
+
 
     def _maybe_reload(self) -> None:
         if self.is_current and time.monotonic() - self._loaded_at >= self.refresh_every * 0.9:
@@ -392,6 +417,7 @@ class SocScreen(KeptStylesScreen):
     def _show_if_mounted(self, data: Any) -> None:
         if self.is_attached:
             self.show(data)
+        self._release()
 
     def load(self) -> Any:
         """Runs in a thread worker: read what the screen shows."""
