@@ -119,8 +119,9 @@ class SocApp(App[None]):
     def switch_mode(self, mode: str) -> AwaitMount:
         """Textual's switch, without its 50 ms hold of every update
         (`delay_update`, which masks a new screen being built) when the
-        screen was built on an earlier visit: it is shown at once, with what
-        it showed then, and its fresh data follows (SocScreen.reload)."""
+        screen was built on an earlier visit: it is drawn as soon as its
+        fresh data is shown, or with what it showed then if that data takes
+        longer than HOLD_S (KeptStylesScreen)."""
         self._switch_in_place = mode in self._screen_stacks
         try:
             return super().switch_mode(mode)

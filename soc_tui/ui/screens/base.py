@@ -316,7 +316,12 @@ class KeptStylesScreen(Screen[None]):
     (classes, focus, hover) restyles that widget when it happens, shown or
     not; what is app-wide (the CSS, the theme, the app's pseudo classes such
     as focus or dark) is compared here with what it was when the screen was
-    left, and a change restyles the screen as before."""
+    left, and a change restyles the screen as before.
+
+    It also holds the screen's updates while its fresh data is read (`_hold`,
+    `_release`): shown again, it had first drawn what it showed last, and the
+    fresh data then waited for that drawing. The hold ends when the data is
+    shown, when the screen is left, or after HOLD_S."""
 
     _left_with: tuple[Any, ...] | None = None
 
@@ -330,12 +335,14 @@ class KeptStylesScreen(Screen[None]):
         self._left_with = self._app_style_state()
         self._release()
 
-    # Shown again, a screen that reads fresh data first drew what it showed
-    # last, and the fresh data then waited for that drawing: it holds the
-    # screen's updates until its data is shown (`_release`), HOLD_S at most.
-    _held: Any = None  # the timer that ends the hold
+    def _on_screen_resume(self, event: events.ScreenResume) -> None:
+        if self._left_with is not None and self._left_with == self._app_style_state():
+            event.refresh_styles = False
+
+    _held: Any = None  # the timer that ends a hold
 
     def _hold(self) -> None:
+        """Hold the app's updates until `_release` (the data is shown) or HOLD_S."""
         if self._held is None:
             self.app._begin_batch()
             self._held = self.set_timer(HOLD_S, self._release)
@@ -348,10 +355,6 @@ class KeptStylesScreen(Screen[None]):
             app._end_batch()
             if not app._batch_count:
                 app.screen.refresh()
-
-    def _on_screen_resume(self, event: events.ScreenResume) -> None:
-        if self._left_with is not None and self._left_with == self._app_style_state():
-            event.refresh_styles = False
 
 
 class SocScreen(KeptStylesScreen):
@@ -385,9 +388,8 @@ class SocScreen(KeptStylesScreen):
         for bar in self.query(TopBar):
             bar.draw()
         if self.has_data():
-            self._hold()  # (see KeptStylesScreen._hold)
+            self._hold()  # (see KeptStylesScreen)
         self.reload()
-
 
     def _maybe_reload(self) -> None:
         if self.is_current and time.monotonic() - self._loaded_at >= self.refresh_every * 0.9:
