@@ -640,8 +640,10 @@ async def test_a_live_tick_during_shutdown_leaves_the_screens_alone(seeded: Path
         await settle(pilot)
         screen: Any = app.screen
         event = dict(screen.stream.events[-1], id=screen.stream.events[-1]["id"] + 1)
-        app.ctx.feed.drain = lambda: Drained([event], 0, [], event["id"])  # type: ignore[method-assign]
         await screen.query_one("#events-status").remove()  # as _shutdown's pruning does
+        # No await from here to the tick: the app's own timer must not take the
+        # event first (it did, during the remove, when the feed was set before).
+        app.ctx.feed.drain = lambda: Drained([event], 0, [], event["id"])  # type: ignore[method-assign]
         app._running = False  # what Textual's _shutdown sets first
         try:
             app._tick()
