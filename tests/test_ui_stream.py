@@ -137,7 +137,9 @@ async def test_pause_counts_new_events_and_end_resumes() -> None:
         assert not stream.following and stream.cursor > 1
 
 
-async def test_front_drops_while_paused_keep_cursor_and_view_on_the_same_events() -> None:
+async def test_a_paused_stream_holds_still_however_fast_events_come() -> None:
+    """At 10k lines/s a buffer of 10k events turns over every second: paused,
+    the events the user reads must stay, and End brings the newest."""
     app = StreamApp(capacity=200)
     async with app.run_test(size=(80, 24)) as pilot:
         stream = app.query_one(EventStream)
@@ -146,21 +148,36 @@ async def test_front_drops_while_paused_keep_cursor_and_view_on_the_same_events(
         await pilot.press("pageup", "pageup", "pageup")
         assert not stream.following
         chosen = stream.selected_event
-        shown = visible_ids(stream)
+        shown, cursor = visible_ids(stream), stream.cursor
         assert chosen is not None and chosen["id"] in shown and shown[0] > 60
+        highlighted = len(app.of(EventStream.Highlighted))
 
-        stream.extend([ev(i) for i in range(200, 260)])  # 60 fall off the front
-        await pilot.pause()
-        assert stream.events[0]["id"] == 60
-        assert stream.selected_event is chosen
-        assert visible_ids(stream) == shown
-        assert stream.new_count == 60
+        for start in range(200, 1000, 100):  # four buffers' worth
+            stream.extend([ev(i) for i in range(start, start + 100)])
+            await pilot.pause()
+            assert stream.events[0]["id"] == 0 and stream.events[-1]["id"] == 199
+            assert stream.selected_event is chosen and stream.cursor == cursor
+            assert visible_ids(stream) == shown
+        assert stream.new_count == 800
+        assert stream.newest is not None and stream.newest["id"] == 999
+        assert len(app.of(EventStream.Highlighted)) == highlighted  # nothing moved
 
-        # the cursor's own event falls off: cursor clamps to the oldest kept
-        stream.extend([ev(i) for i in range(260, 460)])
+        # the user's keys still move over the same events
+        await pilot.press("up")
+        assert stream.selected_event["id"] == chosen["id"] - 1
+
+        await pilot.press("end")
         await pilot.pause()
-        assert stream.cursor == 0 and stream.selected_event["id"] == 260
-        assert app.of(EventStream.Highlighted)[-1].event["id"] == 260
+        assert stream.following and stream.new_count == 0
+        assert [e["id"] for e in stream.events] == list(range(800, 1000))  # the newest, bounded
+        assert stream.selected_event["id"] == 999 and visible_ids(stream)[-1] == 999
+
+        # paused and searched meanwhile: set_events drops what waited
+        await pilot.press("up")
+        stream.extend([ev(1000)])
+        stream.set_events([ev(5000)])
+        await pilot.pause()
+        assert stream.newest["id"] == 5000 and [e["id"] for e in stream.events] == [5000]
 
 
 async def test_hostile_text_is_inert() -> None:

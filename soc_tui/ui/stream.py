@@ -6,6 +6,8 @@ DataTable/RichLog/Log) that keeps the newest `capacity` event dicts in a
 string computed once (cut, then made inert with `printable()`, never parsed
 as markup), follows the tail or pauses with an "N new" count, and keeps a
 cursor that posts `Highlighted` / `Selected` / `FollowChanged` messages.
+Paused, the buffer holds still: new events wait in a second deque of the
+same bound and join the buffer when following resumes.
 Must not: touch SQLite or files (events arrive through `extend()` /
 `set_events()` from whoever drains the pipeline or runs a search).
 """
@@ -198,6 +200,8 @@ class EventStream(ScrollView, can_focus=True):
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
         self._events: deque[dict[str, Any]] = deque(maxlen=capacity)
+        # Arrived while paused: the newest `capacity` of them, shown on resume.
+        self._waiting: deque[dict[str, Any]] = deque(maxlen=capacity)
         self._parts: dict[object, tuple[str, str, str, int]] = {}
         self._posted_follow: tuple[bool, int] = (True, 0)
         self._highlighted: dict[str, Any] | None = None
@@ -219,6 +223,13 @@ class EventStream(ScrollView, can_focus=True):
         return len(self._events)
 
     @property
+    def newest(self) -> dict[str, Any] | None:
+        """The newest event given to the stream: shown, or waiting while paused."""
+        if self._waiting:
+            return self._waiting[-1]
+        return self._events[-1] if self._events else None
+
+    @property
     def selected_event(self) -> dict[str, Any] | None:
         """The event under the cursor, or None when the stream is empty."""
         if not self._events:
@@ -226,10 +237,21 @@ class EventStream(ScrollView, can_focus=True):
         return self._events[self.cursor]
 
     def extend(self, events: Iterable[dict[str, Any]]) -> None:
-        """Append events (oldest first); cheap enough for every UI tick."""
+        """Append events (oldest first); cheap enough for every UI tick. While
+        paused they wait and are counted: the events the user is reading
+        stay where they are, however fast new ones come."""
         new = events if isinstance(events, list) else list(events)
         if not new:
             return
+        if not self.following:
+            self._waiting.extend(new)
+            self.new_count += len(new)
+            return
+        self._append(new)
+        self._move_cursor(len(self._events) - 1)
+        self._scroll_to_end()
+
+    def _append(self, new: list[dict[str, Any]]) -> None:
         buf, cap = self._events, self.capacity
         dropped = max(0, len(buf) + len(new) - cap)
         if len(new) >= cap:
@@ -242,19 +264,13 @@ class EventStream(ScrollView, can_focus=True):
                 parts.pop(_key(buf.popleft()), None)
             buf.extend(new)
         self._update_virtual_size()
-        if self.following:
-            self._move_cursor(len(buf) - 1)
-            self._scroll_to_end()
-        else:
-            if dropped:
-                self._shift_front(dropped)
-            self.new_count += len(new)
         self.refresh()
 
     def set_events(self, events: Iterable[dict[str, Any]]) -> None:
         """Replace the content (e.g. search results, oldest first): cursor on the
         newest, following resumed."""
         self._events.clear()
+        self._waiting.clear()
         self._parts.clear()
         new = list(events)
         self._events.extend(new[-self.capacity:])
@@ -263,6 +279,7 @@ class EventStream(ScrollView, can_focus=True):
     def clear(self) -> None:
         """Drop every event."""
         self._events.clear()
+        self._waiting.clear()
         self._parts.clear()
         self._reset()
 
@@ -275,15 +292,6 @@ class EventStream(ScrollView, can_focus=True):
         self._scroll_to_end()
         self.new_count = 0
         self.refresh()
-
-    def _shift_front(self, dropped: int) -> None:
-        """Events fell off the front while paused: keep cursor and view on the same events."""
-        target = self.cursor - dropped
-        if target >= 0:
-            self.set_reactive(EventStream.cursor, target)  # same event: no message
-        else:
-            self._move_cursor(0)  # its event is gone
-        self.scroll_to(y=max(0, self.scroll_offset.y - dropped), animate=False, force=True)
 
     def _update_virtual_size(self) -> None:
         self.virtual_size = Size(self.scrollable_content_region.width, len(self._events))
@@ -299,6 +307,9 @@ class EventStream(ScrollView, can_focus=True):
 
     def watch_following(self, following: bool) -> None:
         if following:
+            if self._waiting:
+                self._append(list(self._waiting))
+                self._waiting.clear()
             self.new_count = 0
             self._move_cursor(len(self._events) - 1)
             self._scroll_to_end()

@@ -130,7 +130,8 @@ class EventsScreen(Writes, SocScreen):
             return
         self.skipped += skipped
         stream = self.stream
-        last = stream.events[-1]["id"] if len(stream) else 0
+        newest = stream.newest
+        last = newest["id"] if newest is not None else 0
         if events and events[0]["id"] <= last:
             events = [e for e in events if e["id"] > last]
         stream.extend(events)
