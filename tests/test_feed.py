@@ -37,7 +37,8 @@ def test_feed_gives_the_newest_and_counts_what_it_skips(tmp_path: Path) -> None:
     got = feed.drain()
     assert [e["id"] for e in got.events] == list(range(981, 1081)) and got.skipped == 900
     assert got.events[-1]["raw"].endswith("port 1079 ssh2")
-    # While no screen shows the stream, the feed only keeps up.
+    # While no screen shows the stream, the feed reads nothing and keeps its
+    # place; back on, one poll brings what was stored meanwhile.
     feed.want_events = False
     _ingest(tmp_path, db, 1080, 20, "d.log")
     feed.poll_once()
@@ -46,5 +47,42 @@ def test_feed_gives_the_newest_and_counts_what_it_skips(tmp_path: Path) -> None:
     feed.want_events = True
     _ingest(tmp_path, db, 1100, 5, "e.log")
     feed.poll_once()
-    assert [e["id"] for e in feed.drain().events] == list(range(1101, 1106))
+    assert [e["id"] for e in feed.drain().events] == list(range(1081, 1106))
+    reader.close()
+
+
+def test_feed_reads_nothing_while_unwanted_and_catches_up_bounded(tmp_path: Path) -> None:
+    db = tmp_path / "soc.db"
+    _ingest(tmp_path, db, 0, 10, "a.log")
+    reader = StoreReader(str(db))
+    calls: list[int] = []
+    events_after = reader.events_after
+
+    def counted(after_id: int, limit: int) -> tuple[list[dict[str, object]], int]:
+        calls.append(limit)
+        return events_after(after_id, limit)
+
+    reader.events_after = counted  # type: ignore[method-assign]
+    feed = LiveFeed(reader, per_poll=100, catch_up=300)
+    feed.start()
+    feed.want_events = False
+    _ingest(tmp_path, db, 10, 500, "b.log")
+    for _ in range(3):
+        feed.poll_once()
+    assert calls == [] and feed.drain().events == []  # no event read for nobody
+    feed.want_events = True
+    feed.poll_once()  # the newest catch_up of the 500, the rest counted
+    got = feed.drain()
+    assert [e["id"] for e in got.events] == list(range(211, 511)) and got.skipped == 200
+    _ingest(tmp_path, db, 510, 150, "c.log")
+    feed.poll_once()  # and then per_poll again
+    got = feed.drain()
+    assert [e["id"] for e in got.events] == list(range(561, 661)) and got.skipped == 50
+    assert calls == [300, 100]
+
+    # the Events screen read its backlog itself: the feed goes on after it
+    _ingest(tmp_path, db, 660, 30, "d.log")
+    feed.skip_to(680)
+    feed.poll_once()
+    assert [e["id"] for e in feed.drain().events] == list(range(681, 691))
     reader.close()

@@ -629,6 +629,36 @@ async def test_live_events_pause_badge_and_critical_notification(seeded: Path, t
         assert screen.stream.following and screen.stream.events[-1]["raw"].endswith("port 7100 ssh2")
 
 
+async def test_events_stored_while_another_screen_is_shown_are_there_on_return(
+        seeded: Path, tmp_path: Path) -> None:
+    """The feed reads no events while the stream is hidden (each read costs the
+    UI's CPU); back on the Events screen, those stored meanwhile follow on."""
+    app = make_app(seeded, "events")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        screen: Any = app.screen
+        before = screen.stream.newest["id"]
+        assert app.ctx.feed.want_events
+        await pilot.press("3")
+        await settle(pilot)
+        assert not app.ctx.feed.want_events
+        thread = threading.Thread(target=_ingest_more, args=(seeded, tmp_path))
+        thread.start()
+        while thread.is_alive():
+            await pilot.pause(0.05)
+        await pilot.pause(0.3)  # three polls of the feed
+        assert screen.stream.newest["id"] == before  # nothing read for a hidden stream
+        await pilot.press("2")
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if screen.stream.newest["id"] > before:
+                break
+        ids = [e["id"] for e in screen.stream.events]
+        assert ids[ids.index(before):] == list(range(before, before + 10))  # no gap, no repeat
+        assert screen.stream.following and screen.stream.events[-1]["raw"].endswith("port 7100 ssh2")
+        assert app.ctx.feed.want_events
+
+
 async def test_a_live_tick_during_shutdown_leaves_the_screens_alone(seeded: Path) -> None:
     """Textual takes the screens apart on exit while the app's timers still
     run: a live tick then found the Events screen without its status line

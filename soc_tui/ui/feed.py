@@ -6,7 +6,11 @@ one, `--attach`) and keeps them in a bounded, lock-protected buffer that
 the UI drains on a timer (10-20 Hz): one drain per tick, never one message
 or one widget call per event. When more arrive between two drains than the
 buffer holds, the oldest are dropped and counted (`skipped`): the stream
-shows the newest, and search reads the whole database anyway.
+shows the newest, and search reads the whole database anyway. While no
+screen shows the stream (`want_events` False) it reads no events and keeps
+its place; its next poll then reads up to `catch_up` of those stored
+meanwhile (turning rows into events took the UI process's CPU, and the
+GIL, from whichever screen the user was on).
 Must not: import Textual or touch widgets.
 """
 
@@ -35,7 +39,7 @@ class Drained:
 
 class LiveFeed:
     def __init__(self, reader: StoreReader, *, capacity: int = 10_000, interval: float = 0.1,
-                 alert_interval: float = 1.0, per_poll: int = 250,
+                 alert_interval: float = 1.0, per_poll: int = 250, catch_up: int = 2000,
                  on_error: Callable[[str], None] | None = None) -> None:
         self.reader = reader
         self.capacity = capacity
@@ -43,7 +47,9 @@ class LiveFeed:
         # nobody reads the stream line by line, and turning every row into an
         # event costs the UI process's CPU. The rest are counted as skipped.
         self.per_poll = per_poll
-        self.want_events = True  # False while no screen shows the stream: only count
+        self.catch_up = catch_up  # the same, on the first poll after want_events was False
+        self.want_events = True  # False while no screen shows the stream: read none
+        self._away = False  # a poll found want_events False since the last read
         self.interval = interval
         self.alert_interval = alert_interval
         self.on_error = on_error
@@ -71,6 +77,12 @@ class LiveFeed:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(5)
+
+    def skip_to(self, event_id: int) -> None:
+        """Events up to `event_id` were read elsewhere (the Events screen's
+        backlog): the feed goes on from there."""
+        with self._poll_lock:
+            self._last_id = max(self._last_id, event_id)
 
     def drain(self) -> Drained:
         with self._lock:
@@ -108,10 +120,12 @@ class LiveFeed:
             self._poll()
 
     def _poll(self) -> None:
-        if not self.want_events:  # nobody shows them: only keep up
-            self._last_id = max(self._last_id, self.reader.last_event_id())
+        if not self.want_events:  # nobody shows them: keep the place
+            self._away = True
             return
-        events, top = self.reader.events_after(self._last_id, self.per_poll)
+        limit = max(self.per_poll, self.catch_up) if self._away else self.per_poll
+        self._away = False
+        events, top = self.reader.events_after(self._last_id, limit)
         if not events and top <= self._last_id:
             return
         missed = top - self._last_id - len(events)

@@ -108,13 +108,22 @@ class EventsScreen(Writes, SocScreen):
     def on_mount(self) -> None:
         super().on_mount()
         self.app.live_targets.add(self)  # type: ignore[attr-defined]
-        self.ctx.feed.want_events = True
         self.query_one(EventStream).focus()
         self._refill_live()  # the newest stored events; the tick adds what comes next
         self._status()
 
     def on_unmount(self) -> None:
         self.app.live_targets.discard(self)  # type: ignore[attr-defined]
+        self.ctx.feed.want_events = False
+
+    def on_screen_resume(self) -> None:
+        super().on_screen_resume()
+        # The feed reads events only while this screen is shown; back here,
+        # its next poll brings what was stored meanwhile (see LiveFeed).
+        self.ctx.feed.want_events = True
+
+    def on_screen_suspend(self) -> None:
+        self.ctx.feed.want_events = False
 
     @property
     def stream(self) -> EventStream:
@@ -243,7 +252,8 @@ class EventsScreen(Writes, SocScreen):
     @work(thread=True, exclusive=True, group="search", exit_on_error=False)
     def _refill_live(self) -> None:
         """The newest stored events (the backlog the live view starts with)."""
-        events, _top = self.ctx.reader.events_after(0, self.ctx.options.backlog)
+        events, top = self.ctx.reader.events_after(0, self.ctx.options.backlog)
+        self.ctx.feed.skip_to(top)  # (it would read them again)
         self.app.call_from_thread(self._refilled, events)
 
     def _refilled(self, events: list[dict[str, Any]]) -> None:
