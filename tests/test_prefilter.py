@@ -127,3 +127,24 @@ def test_the_parse_process_matches_events_as_the_worker_matches_their_dicts(corp
         events += 1
         matched += bool(want)
     assert events > 10_000 and matched > 1000
+
+
+def test_gates_on_extra_fields_find_their_rules(tmp_path: Path) -> None:
+    """An equality gate on a field of `extra` (auditd's type, a unit) reads the
+    key as written, then lower-cased, and any value of a list."""
+    rule = _rule(tmp_path, "  sel: {Unit: auditd}\n  condition: sel\n")
+    engine = Engine(load_rules([tmp_path]))
+
+    def selected(extra: object) -> bool:
+        ev = {"id": 1, "ts": 0, "app": "systemd", "raw": "x", "message": "x", "extra": extra}
+        rev = RuleEvent(ev)
+        found = [r.rule_id for r in engine.route(rev).candidates(rev) if r.match(rev)]
+        return found == [rule.rule_id]
+
+    assert selected({"Unit": "auditd"}) and selected({"unit": "AUDITD"})
+    assert selected({"unit": ["rsyslog", "auditd"]})
+    assert selected('{"unit": "auditd"}')  # as the writer hands it over: JSON text
+    assert not selected({"unit": "cron"}) and not selected({}) and not selected(None)
+    assert not selected({"other": "auditd"})
+    routes = list(engine._routes.values())
+    assert routes and all(r.extra_exact for r in routes)  # the gate is the one on extra

@@ -293,6 +293,14 @@ def getter(name: str) -> Callable[[dict[str, Any]], Any]:
     return from_extra
 
 
+def extra_keys(name: str) -> tuple[str, str] | None:
+    """The keys of `extra` a Sigma field name reads (as written, then
+    lower-cased), or None when the field maps to a column or is derived."""
+    if FIELD_MAP.get(name) or FIELD_MAP.get(name.lower()):
+        return None
+    return name, name.lower()
+
+
 def column_of(name: str) -> str | None:
     """The event column a Sigma field name reads as it is (None: the field is
     derived, like the decoded URL, or comes from `extra`)."""

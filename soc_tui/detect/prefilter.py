@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 import ahocorasick
 
-from soc_tui.detect.fields import RuleEvent, getter
+from soc_tui.detect.fields import RuleEvent, extra_keys, extra_of, getter
 from soc_tui.detect.loader import Rule
 from soc_tui.detect.sigma import _ONE, _STAR, _tokens, quantified_names
 
@@ -244,10 +244,17 @@ class Route:
                 table = exact if is_exact else within
                 table.setdefault(field, {}).setdefault(lit, set()).add(i)
         Scan = tuple[str, Callable[[dict[str, Any]], Any] | None, Any]
-        self.exact: list[Scan] = [
-            (field, getter(field), {lit: tuple(sorted(idx)) for lit, idx in lits.items()})
-            for field, lits in exact.items()
-        ]
+        self.exact: list[Scan] = []
+        # Fields of `extra` (auditd's type, a unit...): the dict is looked up
+        # once per event, and not at all for the many events without one.
+        self.extra_exact: list[tuple[str, Callable[[dict[str, Any]], Any], Any, str, str]] = []
+        for field, lits in exact.items():
+            table = {lit: tuple(sorted(idx)) for lit, idx in lits.items()}
+            keys = extra_keys(field)
+            if keys is None:
+                self.exact.append((field, getter(field), table))
+            else:
+                self.extra_exact.append((field, getter(field), table, *keys))
         # Fields read by the same getter (cs-uri-query, cs-uri, c-uri) scan once.
         self.scans: list[Scan] = []
         merged: dict[Any, tuple[str, dict[str, set[int]]]] = {}
@@ -280,6 +287,22 @@ class Route:
                 idx = table.get(text)
                 if idx:
                     hit.update(idx)
+        if self.extra_exact and (extra := extra_of(ev)):
+            for field, get, table, key, lower in self.extra_exact:
+                v = extra.get(key)
+                if v is None:
+                    v = extra.get(lower)
+                    if v is None:
+                        continue
+                if v.__class__ is str:
+                    idx = table.get(v.casefold())
+                    if idx:
+                        hit.update(idx)
+                    continue
+                for text in rev.lower(field, get):
+                    idx = table.get(text)
+                    if idx:
+                        hit.update(idx)
         for field, get, auto in self.scans:
             texts = rev.keyword_text() if get is None else rev.lower(field, get)
             for text in texts:

@@ -309,6 +309,11 @@ def write_batch(conn: StoreConnection, sources: SourceIds, batch: Batch) -> tupl
     ingested = now_us()
     parts = _event_parts(batch.events) + batch.parts if batch.events else batch.parts
     code = conn.terms.codes.__getitem__
+    for part in parts:
+        # Rows from a parse process come pickled: unpickled before the lock,
+        # while the rule process may hold it (kept unpacked for whoever is
+        # told of the commit).
+        part.rows = part.unpacked()
     with conn.write_lock:  # see store.db._write_lock
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -324,7 +329,6 @@ def write_batch(conn: StoreConnection, sources: SourceIds, batch: Batch) -> tupl
                 if len(rows) != part.count:
                     raise StoreError(f"{part.source}: {len(rows)} rows for a count of {part.count}")
                 insert_rows(conn, code, sid, first_id + n, rows, [ingested] * len(rows), texts)
-                part.rows = rows  # kept unpacked for whoever is told of the commit
                 n += part.count
                 stat = per_source.get(sid)
                 if stat is None:
