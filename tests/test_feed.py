@@ -65,6 +65,8 @@ def test_feed_reads_nothing_while_unwanted_and_catches_up_bounded(tmp_path: Path
     reader.events_after = counted  # type: ignore[method-assign]
     feed = LiveFeed(reader, per_poll=100, catch_up=300)
     feed.start()
+    feed.poll_once()  # the stream was shown
+    calls.clear()
     feed.want_events = False
     _ingest(tmp_path, db, 10, 500, "b.log")
     for _ in range(3):
@@ -80,9 +82,22 @@ def test_feed_reads_nothing_while_unwanted_and_catches_up_bounded(tmp_path: Path
     assert [e["id"] for e in got.events] == list(range(561, 661)) and got.skipped == 50
     assert calls == [300, 100]
 
+    # never shown yet: the feed only keeps up (the Events screen reads its
+    # backlog itself when it is first shown)
+    fresh = LiveFeed(reader, per_poll=100, catch_up=300)
+    fresh.start()
+    fresh.want_events = False
+    _ingest(tmp_path, db, 660, 40, "e.log")
+    fresh.poll_once()
+    fresh.want_events = True
+    _ingest(tmp_path, db, 700, 5, "f.log")
+    fresh.poll_once()
+    got = fresh.drain()
+    assert [e["id"] for e in got.events] == list(range(701, 706)) and got.skipped == 0
+
     # the Events screen read its backlog itself: the feed goes on after it
-    _ingest(tmp_path, db, 660, 30, "d.log")
-    feed.skip_to(680)
+    _ingest(tmp_path, db, 705, 30, "d.log")
+    feed.skip_to(725)
     feed.poll_once()
-    assert [e["id"] for e in feed.drain().events] == list(range(681, 691))
+    assert [e["id"] for e in feed.drain().events] == list(range(726, 736))
     reader.close()

@@ -7,8 +7,10 @@ the UI drains on a timer (10-20 Hz): one drain per tick, never one message
 or one widget call per event. When more arrive between two drains than the
 buffer holds, the oldest are dropped and counted (`skipped`): the stream
 shows the newest, and search reads the whole database anyway. While no
-screen shows the stream (`want_events` False) it reads no events and keeps
-its place; its next poll then reads up to `catch_up` of those stored
+screen shows the stream (`want_events` False) it reads no events: until the
+stream is first shown it only keeps up with the newest id (the Events
+screen reads the backlog it starts with itself); after that it keeps its
+place, and its next poll reads up to `catch_up` of the events stored
 meanwhile (turning rows into events took the UI process's CPU, and the
 GIL, from whichever screen the user was on).
 Must not: import Textual or touch widgets.
@@ -49,6 +51,7 @@ class LiveFeed:
         self.per_poll = per_poll
         self.catch_up = catch_up  # the same, on the first poll after want_events was False
         self.want_events = True  # False while no screen shows the stream: read none
+        self._shown = False  # events were wanted once
         self._away = False  # a poll found want_events False since the last read
         self.interval = interval
         self.alert_interval = alert_interval
@@ -120,9 +123,13 @@ class LiveFeed:
             self._poll()
 
     def _poll(self) -> None:
-        if not self.want_events:  # nobody shows them: keep the place
-            self._away = True
+        if not self.want_events:  # nobody shows them
+            if self._shown:
+                self._away = True  # keep the place
+            else:
+                self._last_id = max(self._last_id, self.reader.last_event_id())
             return
+        self._shown = True
         limit = max(self.per_poll, self.catch_up) if self._away else self.per_poll
         self._away = False
         events, top = self.reader.events_after(self._last_id, limit)
