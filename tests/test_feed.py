@@ -25,6 +25,7 @@ def test_feed_gives_the_newest_and_counts_what_it_skips(tmp_path: Path) -> None:
     reader = StoreReader(str(db))
     feed = LiveFeed(reader, per_poll=100)
     feed.start()  # from the newest stored now: the 50 already there are not "new"
+    feed.stop()  # its thread would poll too: the test polls itself
     feed.poll_once()
     got = feed.drain()
     assert got.events == [] and got.skipped == 0
@@ -65,6 +66,7 @@ def test_feed_reads_nothing_while_unwanted_and_catches_up_bounded(tmp_path: Path
     reader.events_after = counted  # type: ignore[method-assign]
     feed = LiveFeed(reader, per_poll=100, catch_up=300)
     feed.start()
+    feed.stop()  # its thread would poll too: the test polls itself
     feed.poll_once()  # the stream was shown
     calls.clear()
     feed.want_events = False
@@ -86,6 +88,7 @@ def test_feed_reads_nothing_while_unwanted_and_catches_up_bounded(tmp_path: Path
     # backlog itself when it is first shown)
     fresh = LiveFeed(reader, per_poll=100, catch_up=300)
     fresh.start()
+    fresh.stop()
     fresh.want_events = False
     _ingest(tmp_path, db, 660, 40, "e.log")
     fresh.poll_once()
