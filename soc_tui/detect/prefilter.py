@@ -233,6 +233,8 @@ class Route:
     def __init__(self, rules: list[Rule], gates: dict[int, Gate | None]) -> None:
         self.rules = rules
         self.always: list[int] = []
+        # Candidate lists by their rule indexes (sorted), built once.
+        self._lists: dict[tuple[int, ...], list[Rule]] = {}
         exact: dict[str, dict[str, set[int]]] = {}
         within: dict[str, dict[str, set[int]]] = {}
         for i, rule in enumerate(rules):
@@ -243,6 +245,7 @@ class Route:
             for field, lit, is_exact in gate:
                 table = exact if is_exact else within
                 table.setdefault(field, {}).setdefault(lit, set()).add(i)
+        self._always = [rules[i] for i in self.always]
         Scan = tuple[str, Callable[[dict[str, Any]], Any] | None, Any]
         self.exact: list[Scan] = []
         # Fields of `extra` (auditd's type, a unit...): the dict is looked up
@@ -271,8 +274,10 @@ class Route:
             self.scans.append((field, None if get_key == KEYWORDS else get_key, auto))
 
     def candidates(self, rev: RuleEvent) -> list[Rule]:
-        """The rules whose gate the event passes (plus the ungated), in order."""
-        hit: set[int] = set(self.always)
+        """The rules whose gate the event passes (plus the ungated), in order.
+        The list is shared between events with the same candidates: callers
+        must not change it."""
+        found: list[tuple[int, ...]] = []  # the rule indexes each gate hit gave
         ev = rev.ev
         for field, get, table in self.exact:
             v = get(ev)  # type: ignore[misc]
@@ -281,12 +286,12 @@ class Route:
             if v.__class__ is str:  # the usual case: one value, no caching needed
                 idx = table.get(v.casefold())
                 if idx:
-                    hit.update(idx)
+                    found.append(idx)
                 continue
             for text in rev.lower(field, get):  # type: ignore[arg-type]
                 idx = table.get(text)
                 if idx:
-                    hit.update(idx)
+                    found.append(idx)
         if self.extra_exact and (extra := extra_of(ev)):
             for field, get, table, key, lower in self.extra_exact:
                 v = extra.get(key)
@@ -297,18 +302,35 @@ class Route:
                 if v.__class__ is str:
                     idx = table.get(v.casefold())
                     if idx:
-                        hit.update(idx)
+                        found.append(idx)
                     continue
                 for text in rev.lower(field, get):
                     idx = table.get(text)
                     if idx:
-                        hit.update(idx)
+                        found.append(idx)
         for field, get, auto in self.scans:
-            texts = rev.keyword_text() if get is None else rev.lower(field, get)
+            if get is None:
+                texts = rev.keyword_text()
+            else:
+                v = get(ev)
+                if v is None:  # most events lack most scanned fields
+                    continue
+                texts = (v.casefold(),) if v.__class__ is str else rev.lower(field, get)
             for text in texts:
                 for _, idx in auto.iter(text):
-                    hit.update(idx)
-        if not hit:
-            return []
-        rules = self.rules
-        return [rules[i] for i in sorted(hit)]
+                    found.append(idx)
+        if not found:
+            return self._always
+        key = found[0] if len(found) == 1 and not self.always else None
+        if key is None:
+            hit = set(self.always)
+            for idx in found:
+                hit.update(idx)
+            key = tuple(sorted(hit))
+        got = self._lists.get(key)
+        if got is None:
+            if len(self._lists) >= 4096:
+                self._lists.clear()
+            rules = self.rules
+            got = self._lists[key] = [rules[i] for i in key]
+        return got
