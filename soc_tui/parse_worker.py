@@ -67,6 +67,7 @@ def parse_rows(
         return build_rows(source, events)
     rows = build_rows(source, events, matcher.match)
     rows.rules_digest = matcher.digest
+    rows.matched_columns = matcher.columns
     return rows
 
 
@@ -87,8 +88,11 @@ class Matcher:
         from soc_tui.detect.fields import EventView
         from soc_tui.detect.loader import load_rules
 
+        from soc_tui.detect.worker import stage2_columns
+
         ruleset = load_rules(list(rule_paths))
         self.digest = ruleset.digest
+        self.columns = stage2_columns(ruleset)
         self._engine = Engine(ruleset)
         self._view = EventView
 

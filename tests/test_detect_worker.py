@@ -335,6 +335,101 @@ def test_rules_matched_in_the_parse_process_raise_what_the_store_path_raises(
     assert _pipeline_alerts(tmp_path, log, rules_dir, other, "other") == expected
 
 
+STAGE2_RULES = """\
+title: sudo command
+name: s_cmd
+logsource: {product: linux, service: sudo}
+detection: {sel: {action: sudo_command}, condition: sel}
+level: low
+x-soc:
+  new_value: {fields: [CommandLine]}
+  suppress: {window: 1s, by: [program, pid, USER]}
+---
+title: sudo run
+name: s_run
+logsource: {product: linux, service: sudo}
+detection: {sel: {action: sudo_command}, condition: sel}
+level: low
+---
+title: many commands as one target
+name: s_many
+correlation:
+  type: value_count
+  rules: [s_run]
+  group-by: [USER]
+  timespan: 10m
+  condition: {field: COMMAND, gte: 3}
+level: high
+x-soc:
+  suppress: {window: 1m, by: [USER, cs-host]}
+---
+title: ssh failure
+name: s_fail
+logsource: {product: linux, service: sshd}
+detection: {sel: {action: ssh_auth_failure}, condition: sel}
+level: low
+---
+title: one name, tried and used
+name: s_who
+correlation:
+  type: temporal
+  rules: [s_fail, s_run]
+  group-by: [who]
+  timespan: 10m
+  aliases: {who: {s_fail: user, s_run: USER}}
+level: high
+x-soc:
+  new_value: {fields: [auth_method, who]}
+"""
+
+
+def test_stage2_reads_only_what_the_parse_process_sends(tmp_path: Path) -> None:
+    """A parse process sends the worker only the columns of a matched row that
+    stage 2 reads (new_value, suppress `by`, correlation group-by, counted
+    and aliased fields, derived ones like CommandLine included): the alerts
+    are those of the in-memory pass over whole events."""
+    from soc_tui.detect.worker import stage2_columns
+
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "s.yml").write_text(STAGE2_RULES)
+    cols = stage2_columns(load_rules([rules]))
+    assert {"extra", "message", "raw", "msg_off", "target_user", "app", "pid"} <= set(cols)
+    assert "url" not in cols and "user_agent" not in cols
+    rng = random.Random(9)
+    lines = []
+    for n in range(400):
+        if rng.random() < 0.5:
+            who = rng.choice(["root", "www", "backup", "alice"])
+            cmd = rng.choice(["/usr/bin/id", "/bin/ls /root", "/usr/bin/apt update", "/bin/sh"])
+            stamp = _line(n * 7, "").split(" bastion ")[0]
+            lines.append(f"{stamp} bastion sudo:    bob : TTY=pts/{n % 3} ; PWD=/home/bob ;"
+                         f" USER={who} ; COMMAND={cmd}")
+        else:
+            user = rng.choice(["root", "www", "alice", "carol"])
+            lines.append(_line(n * 7, f"Failed password for {user} from 192.0.2.{n % 5} port 22 ssh2"))
+    log = tmp_path / "mixed.log"
+    log.write_text("\n".join(lines) + "\n")
+    ref = run_files(load_rules([rules]), [str(log)], year=2025, tz="UTC")
+    expected = {(a.rule_name, a.src_ip, a.user, a.count, tuple(ref.lines(a))) for a in ref.alerts}
+    assert {k[0] for k in expected} == {"s_cmd", "s_many", "s_who"}
+    assert len([k for k in expected if k[0] == "s_cmd"]) == 4  # one per distinct command
+    assert _pipeline_alerts(tmp_path, log, rules, rules, "stage2") == expected
+
+
+def test_every_mapped_field_says_which_event_keys_it_reads() -> None:
+    """What stage 2 keeps of a row comes from `keys_read`: a derived field
+    added to the map without saying what it reads fails here, not silently."""
+    from soc_tui.detect.fields import EVENT_FIELDS, FIELD_MAP, keys_read
+
+    for name in FIELD_MAP:
+        keys = keys_read(name)
+        assert keys and set(keys) <= {*EVENT_FIELDS, "extra"}, name
+    assert keys_read("CommandLine") == ("extra", "app", "message", "raw")
+    assert keys_read("c-ip") == ("src_ip",)
+    assert keys_read("exe") == ("extra",)  # not mapped: a key of extra
+
+
 def test_restart_between_out_of_order_lines_still_raises(tmp_path: Path, rules_dir: Path,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
     """Two hosts' lines out of time order: the restart replays from the oldest

@@ -121,6 +121,15 @@ class _Window:
         self.newest = -(1 << 62)
 
 
+def input_field(corr: Correlation, name: str, inp: RuleBase) -> str:
+    """The field the hits of a correlation's input carry the correlation's
+    field `name` in (its `aliases`, else the name itself)."""
+    alias = corr.aliases.get(name)
+    if alias is not None:
+        return alias.get(inp.name or "", alias.get(inp.rule_id, name))
+    return name
+
+
 class _CorrState:
     def __init__(self, corr: Correlation) -> None:
         self.corr = corr
@@ -151,19 +160,12 @@ class _CorrState:
         cond = corr.condition
         self.test = _condition(cond) if cond else (lambda n: True)
 
-    def _field(self, name: str, inp: RuleBase) -> str:
-        """The field an input's hits carry `name` in (the correlation's aliases)."""
-        alias = self.corr.aliases.get(name)
-        if alias is not None:
-            return alias.get(inp.name or "", alias.get(inp.rule_id, name))
-        return name
-
     def _column(self, name: str, inp: RuleBase) -> str | None:
         """The event column an input's hits carry `name` in, if it is one."""
-        return None if isinstance(inp, Correlation) else column_of(self._field(name, inp))
+        return None if isinstance(inp, Correlation) else column_of(input_field(self.corr, name, inp))
 
     def _reader(self, name: str, inp: RuleBase) -> Callable[[Hit], Any]:
-        name = self._field(name, inp)
+        name = input_field(self.corr, name, inp)
         if isinstance(inp, Correlation):
             return lambda h: h.group.get(name)
         get = getter(name)
@@ -401,6 +403,7 @@ class Engine:
                 self._consumers.setdefault(id(inp), []).append((st, idx))
         self.replay_span_us = max((_chain_span(s.corr) for s in self.states), default=0)
         self._by_id = {r.rule_id: r for r in self.rules}
+        self._by_ids: dict[tuple[str, ...], list[Rule]] = {}
         self.hit_counts: Counter[str] = Counter()
 
     def route(self, rev: RuleEvent) -> Route:
@@ -455,9 +458,15 @@ class Engine:
         return best
 
     def rules_by_id(self, ids: tuple[str, ...]) -> list[Rule]:
-        """Enabled rules for ids a `match` elsewhere returned (unknown ids skipped)."""
-        table = self._by_id
-        return [table[i] for i in ids if i in table]
+        """Enabled rules for ids a `match` elsewhere returned (unknown ids
+        skipped). The list is shared by equal `ids`: callers must not change it."""
+        got = self._by_ids.get(ids)
+        if got is None:
+            table = self._by_id
+            got = [table[i] for i in ids if i in table]
+            if len(self._by_ids) < 4096:
+                self._by_ids[ids] = got
+        return got
 
     def _emit(self, hit: Hit, out: list[Hit], warm: bool) -> None:
         rule = hit.rule

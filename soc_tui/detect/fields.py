@@ -301,6 +301,23 @@ def extra_keys(name: str) -> tuple[str, str] | None:
     return name, name.lower()
 
 
+# The event keys each derived getter reads.
+_DERIVED_READS: dict[Callable[[dict[str, Any]], Any], tuple[str, ...]] = {
+    _url: ("url",), _path: ("url",), _http_host: ("extra", "host"),
+    _command: ("extra", "app", "message", "raw"),
+}
+
+
+def keys_read(name: str) -> tuple[str, ...]:
+    """The keys of an event dict that a Sigma field name's value comes from
+    (a column, the columns a derived field is made of, or `extra`)."""
+    get = FIELD_MAP.get(name) or FIELD_MAP.get(name.lower())
+    if get is None:
+        return ("extra",)
+    col = _COLUMNS.get(get)
+    return (col,) if col is not None else _DERIVED_READS[get]
+
+
 def column_of(name: str) -> str | None:
     """The event column a Sigma field name reads as it is (None: the field is
     derived, like the decoded URL, or comes from `extra`)."""

@@ -23,8 +23,9 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-from soc_tui.detect.alerts import Alert, Deduper, group_fields
-from soc_tui.detect.engine import Engine, FirstSeen, future_limit
+from soc_tui.detect.alerts import GROUP_FIELDS, Alert, Deduper, group_fields
+from soc_tui.detect.engine import Engine, FirstSeen, future_limit, input_field
+from soc_tui.detect.fields import keys_read
 from soc_tui.detect.loader import Rule, RuleSet
 from soc_tui.model import now_us, us_to_iso
 from soc_tui.store.alerts import (
@@ -32,7 +33,7 @@ from soc_tui.store.alerts import (
     CursorMoved, first_seen_ts, open_alerts, replay_start,
 )
 from soc_tui.store.db import open_db
-from soc_tui.store.events import Batch, row_event
+from soc_tui.store.events import ROW_COLUMNS, Batch, row_columns, row_event
 from soc_tui.store.reader import StoreReader
 from soc_tui.store.triage import (
     Suppression, list_suppressions, rule_settings, rule_settings_mark,
@@ -109,22 +110,50 @@ def _alert_of(s: StoredAlert) -> Alert:
     )
 
 
+def stage2_columns(ruleset: RuleSet) -> tuple[str, ...]:
+    """The row columns the worker reads of an event whose detection rules are
+    known (a parse process sends only these of a matched row): its time,
+    weight and alert group fields, and what a rule's `new_value` or
+    suppress `by`, or a correlation's group-by or counted field, names.
+    Every rule of the set counts, enabled or not (an analyst may switch one
+    on)."""
+    names: set[str] = set(GROUP_FIELDS)
+    for r in ruleset.all():
+        names.update(r.suppress.by)
+        if r.new_value is not None:
+            names.update(r.new_value.fields)
+    for c in ruleset.correlations:
+        fields = [*c.group_by, *([c.value_field] if c.value_field else [])]
+        for inp in c.inputs:
+            names.update(input_field(c, f, inp) for f in fields)
+    keys = {"ts", "repeat"}
+    for name in names:
+        keys.update(keys_read(name))
+    return row_columns(keys)
+
+
+# One row the worker is to evaluate: (event id, source, row, matched rule ids
+# or None, the row's columns).
+_Item = tuple[int, str, tuple[Any, ...], "tuple[str, ...] | None", "tuple[str, ...]"]
+
+
 @dataclass
 class _Offered:
-    """What the worker keeps of a committed batch: ids first..last, the rows
-    it must evaluate as (id, source, row, matched rule ids or None)."""
+    """What the worker keeps of a committed batch: ids first..last and the
+    rows it must evaluate."""
 
     first: int
     last: int
-    items: list[tuple[int, str, tuple[Any, ...], tuple[str, ...] | None]]
+    items: list[_Item]
     newest: int
     ingested: int
 
 
 # (first id, last id, newest ts, ingested_at, parts): parts are (the part's
 # first id, source, rows the rules need: [(index in part, matched rule ids or
-# None, row)], or that list pickled as the parse process made it).
-Offer = tuple[int, int, int, int, list[tuple[int, str, Any]]]
+# None, row)], or that list pickled as the parse process made it, and the
+# columns of those rows).
+Offer = tuple[int, int, int, int, list[tuple[int, str, Any, tuple[str, ...]]]]
 
 
 def pack_offer(first_id: int, batch: Batch, digest: str) -> Offer:
@@ -132,21 +161,23 @@ def pack_offer(first_id: int, batch: Batch, digest: str) -> Offer:
     `first_id`): of the rows the parse step matched against the rule set
     `digest`, only those that matched (already pickled when a parse process
     made them); of any other rows, all. Cheap: it runs in the writer thread."""
-    parts: list[tuple[int, str, Any]] = []
+    parts: list[tuple[int, str, Any, tuple[str, ...]]] = []
     event_id = first_id
     newest = 0
     for part in batch.written:
         if part.max_ts > newest:
             newest = part.max_ts
         payload: Any
+        columns = ROW_COLUMNS
         if part.matched is not None and part.rules_digest == digest:
             payload = part.matched
+            columns = part.matched_columns or ROW_COLUMNS
         elif part.matches is not None and part.rules_digest == digest:
             rows = part.unpacked()
             payload = [(i, ids, rows[i]) for i, ids in part.matches.items()]
         else:
             payload = [(i, None, row) for i, row in enumerate(part.unpacked())]
-        parts.append((event_id, part.source, payload))
+        parts.append((event_id, part.source, payload, columns))
         event_id += part.count
     return (first_id, event_id - 1, newest, batch.ingested_at, parts)
 
@@ -294,9 +325,9 @@ class RuleWorker:
             cursor = self.cursor
             by_id = self.engine.rules_by_id
             items = [
-                (row_event(row, i, src, off.ingested, parse_extra=False),
+                (row_event(row, i, src, off.ingested, parse_extra=False, columns=cols),
                  None if ids is None else by_id(ids))
-                for i, src, row, ids in off.items if i > cursor
+                for i, src, row, ids, cols in off.items if i > cursor
             ]
             count = off.last - max(off.first, cursor + 1) + 1
             return self._evaluate(items, off.last, count, off.newest)
@@ -316,11 +347,11 @@ class RuleWorker:
         """Queue what `pack_offer` made of a committed batch. Beyond a bound
         the offer is dropped: the store has it all anyway."""
         first, last, newest, ingested, parts = offer
-        items: list[tuple[int, str, tuple[Any, ...], tuple[str, ...] | None]] = []
+        items: list[_Item] = []
         loads = pickle.loads
-        for part_first, src, payload in parts:
+        for part_first, src, payload, cols in parts:
             rows = loads(payload) if payload.__class__ is bytes else payload
-            items.extend((part_first + i, src, row, ids) for i, ids, row in rows)
+            items.extend((part_first + i, src, row, ids, cols) for i, ids, row in rows)
         with self._offer_lock:
             if self._offered_rows + len(items) > MAX_OFFERED:
                 self.offers_dropped += 1

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import json.encoder
+import operator
 import pickle
 import queue
 import sqlite3
@@ -68,6 +69,9 @@ class Rows:
     # In packed form, `matches` travels as `matched`: the matched rows alone,
     # pickled [(index, rule ids, row)], what the rule worker takes as is.
     matched: bytes | None = None
+    # The columns `matched` keeps of each row (what the rule worker reads of
+    # an event whose rules are known; see `row_columns`); None: all of them.
+    matched_columns: tuple[str, ...] | None = None
 
     def __len__(self) -> int:
         return self.count
@@ -84,14 +88,39 @@ class Rows:
         proto = pickle.HIGHEST_PROTOCOL
         rows = self.rows
         matched = None
+        cols = self.matched_columns
         if self.matches is not None:
-            matched = dumps([(i, ids, rows[i]) for i, ids in self.matches.items()], protocol=proto)
+            if cols is None:
+                kept = [(i, ids, rows[i]) for i, ids in self.matches.items()]
+            else:
+                pick = _picker(cols)
+                kept = [(i, ids, pick(rows[i])) for i, ids in self.matches.items()]
+            matched = dumps(kept, protocol=proto)
         return Rows(self.source, dumps(rows, protocol=proto), self.count, self.unparsed,
-                    self.truncated, self.max_ts, None, self.rules_digest, matched)
+                    self.truncated, self.max_ts, None, self.rules_digest, matched, cols)
 
     def unpacked(self) -> list[tuple[Any, ...]]:
         rows = self.rows
         return pickle.loads(rows) if isinstance(rows, bytes) else rows
+
+
+def row_columns(keys: Iterable[str]) -> tuple[str, ...]:
+    """The ROW_COLUMNS that give an event dict's `keys` (as `row_event` makes
+    it): a message may be stored as an offset into raw, so either needs
+    message, raw and msg_off."""
+    want = set(keys)
+    if want & {"message", "raw"}:
+        want |= {"message", "raw", "msg_off"}
+    return tuple(c for c in ROW_COLUMNS if c in want)
+
+
+def _picker(cols: tuple[str, ...]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
+    """row -> the tuple of its `cols` (ROW_COLUMNS names, in that order)."""
+    idx = [ROW_COLUMNS.index(c) for c in cols]
+    if len(idx) == 1:
+        (i,) = idx
+        return lambda row: (row[i],)
+    return operator.itemgetter(*idx)
 
 
 def _extra_encoder() -> Callable[[Any], str]:
@@ -173,17 +202,19 @@ def build_rows(
 
 
 def row_event(
-    row: tuple[Any, ...], event_id: int, source: str, ingested: int, *, parse_extra: bool = True
+    row: tuple[Any, ...], event_id: int, source: str, ingested: int, *, parse_extra: bool = True,
+    columns: tuple[str, ...] = ROW_COLUMNS,
 ) -> dict[str, Any]:
     """The event dict of a row `build_rows` made, once stored with `event_id`:
-    the same keys and values `StoreReader` gives back for it. With
+    the same keys and values `StoreReader` gives back for it (only those of
+    `columns` when the row holds only those, see `row_columns`). With
     parse_extra=False `extra` stays the JSON text (the rule engine parses it
     only for the events whose rules read it)."""
-    d = dict(zip(ROW_COLUMNS, row))
-    off = d.pop("msg_off")
-    if d["message"] is None and off is not None:
+    d = dict(zip(columns, row))
+    off = d.pop("msg_off", None)
+    if off is not None and d["message"] is None:
         d["message"] = d["raw"][off:]
-    extra = d["extra"]
+    extra = d.get("extra")
     if extra and parse_extra:
         try:
             d["extra"] = json.loads(extra)
