@@ -139,7 +139,7 @@ class _CorrState:
         # temporal groups -> time of their last hit (a counting window keeps its own)
         self.touched: dict[Any, int] = {}
         self.newest = -(1 << 62)
-        self.fed = 0
+        self.fed = SWEEP_EVERY  # hits left until the next sweep
         self.counting = corr.kind in ("event_count", "value_count")
         self.distinct = corr.kind == "value_count"
         self.span = corr.timespan_us
@@ -199,10 +199,13 @@ class _CorrState:
         col = self.columns[idx]
         if col is not None:  # key(), inline for the usual group-by column
             key = h.event.get(col)
-            if key is None or key == "":
+            if key.__class__ is not str:  # (a str is hashable: the usual case)
+                if key is None:
+                    return None
+                if key.__hash__ is None:
+                    key = _hashable(key)
+            elif not key:
                 return None
-            if key.__hash__ is None:
-                key = _hashable(key)
         else:
             key = self.key(h, idx)
             if key is None:
@@ -214,8 +217,9 @@ class _CorrState:
             if t > _future[0] and t > future_limit():
                 return None
             self.newest = t
-        self.fed += 1
-        if self.fed % SWEEP_EVERY == 0:
+        self.fed -= 1
+        if not self.fed:
+            self.fed = SWEEP_EVERY
             self.sweep()
         if not self.counting:
             if t > self.touched.get(key, t - 1):
@@ -233,10 +237,11 @@ class _CorrState:
             else:
                 reader = self.value_readers[idx]
                 value = reader(h) if reader else None
-            if value is None:
-                return None
-            if value.__hash__ is None:  # a list or map from a JSON log
-                value = _hashable(value)
+            if value.__class__ is not str:
+                if value is None:
+                    return None
+                if value.__hash__ is None:  # a list or map from a JSON log
+                    value = _hashable(value)
         w.seq += 1
         entry = (t, w.seq, h.weight, value, h.evidence)
         entries = w.entries
@@ -432,8 +437,9 @@ class Engine:
         out: list[Hit] = []
         ts = ev["ts"]
         weight = ev.get("repeat") or 1
+        ids = _event_id(ev)  # one list for all its hits: evidence lists are never changed
         for rule in matched:
-            self._emit(Hit(rule, ts, ev, _event_id(ev), _NO_GROUP, weight), out, warm)
+            self._emit(Hit(rule, ts, ev, ids, _NO_GROUP, weight), out, warm)
         return out
 
     def process(self, ev: dict[str, Any], *, warm: bool = False) -> list[Hit]:
