@@ -667,3 +667,77 @@ def test_aliases_and_several_group_fields_group_hits_of_different_rules(tmp_path
         ("both", {"src_ip": "192.0.2.7"})]
     assert hit("web", src_ip="192.0.2.7", user="a", url="/3") == [  # (ip, a) saw 2 urls
         ("both", {"src_ip": "192.0.2.7"}), ("pair", {"src_ip": "192.0.2.7", "user": "a"})]
+
+
+def _offer_lines(worker: Any, first: int, lines: list[str]) -> int:
+    """Hand the worker `lines` as a committed batch of events first.. (as the
+    writer does after a commit); returns the next id."""
+    from soc_tui.parse import LineParser
+    from soc_tui.store.events import ROW_COLUMNS, build_rows
+
+    parser = LineParser(source_id="auth.log", year=2025, tz="UTC")
+    rows = build_rows("auth.log", (parser.parse(line) for line in lines)).rows
+    last = first + len(rows) - 1
+    worker.take_offer((first, last, max(r[0] for r in rows), 1,
+                       [(first, "auth.log", [(i, None, row) for i, row in enumerate(rows)],
+                         ROW_COLUMNS)]))
+    return last + 1
+
+
+def test_a_backfills_batches_share_commits_and_a_live_tails_do_not_wait(
+    tmp_path: Path, rules_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each commit of the rule worker holds the store's write lock, which the
+    writer then waits for: batches already waiting, and a backfill's next
+    batch, are evaluated and committed together. A live tail's small batch
+    is committed at once (alert latency)."""
+    from soc_tui.detect import worker as wmod
+    from soc_tui.store.reader import StoreReader
+
+    db = tmp_path / "soc.db"
+    StoreReader(str(db)).close()
+    commits: list[int] = []
+    real = wmod.commit_detection
+
+    def counted(conn: Any, ch: Any) -> None:
+        commits.append(ch.cursor)
+        real(conn, ch)
+
+    monkeypatch.setattr(wmod, "commit_detection", counted)
+    monkeypatch.setattr(wmod, "MERGE_WAIT", 30.0)
+    big = wmod.BACKFILL_OFFER
+    lines = [_line(i, f"Failed password for root from 192.0.2.{i % 7} port 22 ssh2")
+             for i in range(4 * big + 10)]
+    worker = wmod.RuleWorker(str(db), load_rules([rules_dir]))
+    try:
+        # Three batches waiting: one commit (a step that may not wait).
+        nxt = 1
+        for k in range(3):
+            nxt = _offer_lines(worker, nxt, lines[k * big:(k + 1) * big])
+        assert worker.step() == 3 * big
+        assert commits == [3 * big]
+        worker.start()
+        # A backfill's batch waits for the next one (up to MERGE_WAIT).
+        nxt = _offer_lines(worker, nxt, lines[3 * big:4 * big])
+        time.sleep(0.3)
+        assert commits == [3 * big]
+        nxt = _offer_lines(worker, nxt, lines[4 * big:4 * big + 5])
+        deadline = time.monotonic() + 10
+        while len(commits) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert commits == [3 * big, 4 * big + 5]
+        # A small batch (a live tail) is committed without waiting.
+        _offer_lines(worker, nxt, lines[4 * big + 5:])
+        deadline = time.monotonic() + 10
+        while len(commits) < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert commits == [3 * big, 4 * big + 5, 4 * big + 10]
+    finally:
+        worker.stop(drain=False)
+        worker.close()
+    reader = StoreReader(str(db), create=False)
+    try:
+        alerts = [a for a in reader.alerts() if a.rule_name == "t_bruteforce"]
+    finally:
+        reader.close()
+    assert sorted(a.src_ip for a in alerts) == [f"192.0.2.{i}" for i in range(7)]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import pickle
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
@@ -42,6 +43,15 @@ from soc_tui.store.triage import (
 CHUNK = 2000
 REPLAY_EVERY = 20  # commits between recomputing the replay start
 MAX_OFFERED = 100_000  # rows of committed batches held for the worker
+# A backfill's offers share commits: each commit holds the store's write
+# lock, which the writer then waits for (the rule process committed once per
+# batch, and the writer waited ~1.3 s per million lines for it). An offer this
+# big comes from a backfill (a live tail's batches are small and keep their
+# own commit, for latency); it waits up to MERGE_WAIT for the next one, and
+# up to MERGE_EVENTS events are evaluated and committed together.
+BACKFILL_OFFER = 2_500
+MERGE_WAIT = 0.3
+MERGE_EVENTS = 20_000
 
 
 def _suppressed_by(suppressions: list[Suppression], hit: Any) -> int | None:
@@ -223,6 +233,7 @@ class RuleWorker:
         self._replay_cached: int | None = None
         self._restored = False
         self._wake = threading.Event()
+        self._arrived = threading.Event()  # an offer came (or stop): see _await_offer
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._offered: deque[_Offered] = deque()
@@ -306,10 +317,11 @@ class RuleWorker:
 
     # -- evaluation ----------------------------------------------------------------
 
-    def step(self) -> int:
+    def step(self, merge_wait: float = 0.0) -> int:
         """Evaluate the next committed work: a batch the writer offered (when it
-        continues from the cursor), else the next chunk read from the store.
-        Returns how many events were evaluated."""
+        continues from the cursor; with the offers waiting after it, and for a
+        backfill's the next one up to `merge_wait` s away), else the next chunk
+        read from the store. Returns how many events were evaluated."""
         if rule_settings_mark(self.conn) != self._settings_mark:
             self._reset()  # an analyst switched a rule: rebuild from the store, then go on
         self.restore()
@@ -323,20 +335,45 @@ class RuleWorker:
             if off.last <= self.cursor:  # already evaluated from the store
                 continue
             cursor = self.cursor
+            start = max(off.first, cursor + 1)
             by_id = self.engine.rules_by_id
-            items = [
-                (row_event(row, i, src, off.ingested, parse_extra=False, columns=cols),
-                 None if ids is None else by_id(ids))
-                for i, src, row, ids, cols in off.items if i > cursor
-            ]
-            count = off.last - max(off.first, cursor + 1) + 1
-            return self._evaluate(items, off.last, count, off.newest)
+            items: list[tuple[dict[str, Any], list[Rule] | None]] = []
+            newest = off.newest
+            while True:
+                items.extend(
+                    (row_event(row, i, src, off.ingested, parse_extra=False, columns=cols),
+                     None if ids is None else by_id(ids))
+                    for i, src, row, ids, cols in off.items if i > cursor
+                )
+                newest = max(newest, off.newest)
+                if off.last - start + 1 >= MERGE_EVENTS:
+                    break
+                if merge_wait and not self._offered and off.last - off.first + 1 >= BACKFILL_OFFER:
+                    self._await_offer(merge_wait)
+                nxt = self._offered[0] if self._offered else None
+                if nxt is None or nxt.first != off.last + 1:
+                    break
+                with self._offer_lock:
+                    self._offered.popleft()
+                    self._offered_rows -= len(nxt.items)
+                off = nxt
+            return self._evaluate(items, off.last, off.last - start + 1, newest)
         start = self.cursor
         events = self.reader.search(f"id:>{start} id:<={start + self.chunk}", limit=None)
         if not events:
             return 0
         return self._evaluate([(ev, None) for ev in events], events[-1]["id"], len(events),
                               max(ev["ts"] for ev in events))
+
+    def _await_offer(self, timeout: float) -> None:
+        """Wait until an offer comes (or stop() is called), at most `timeout` s."""
+        deadline = time.monotonic() + timeout
+        while not self._offered and not self._stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self._arrived.wait(left)
+            self._arrived.clear()
 
     def offer(self, first_id: int, batch: Batch) -> None:
         """A batch the writer just committed (ids from first_id), so the worker
@@ -358,6 +395,7 @@ class RuleWorker:
                 return
             self._offered.append(_Offered(first, last, items, newest, ingested))
             self._offered_rows += len(items)
+        self._arrived.set()
         self._wake.set()
 
     def _evaluate(
@@ -455,7 +493,7 @@ class RuleWorker:
         backoff = 0.5
         while not self._stop.is_set():
             try:
-                if self.step():
+                if self.step(MERGE_WAIT):
                     backoff = 0.5
                     continue
             except Exception as exc:  # noqa: BLE001 - counted, reported, retried
@@ -473,6 +511,7 @@ class RuleWorker:
     def stop(self, *, drain: bool = True) -> None:
         """Stop the thread; with drain, evaluate what is stored first."""
         self._stop.set()
+        self._arrived.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join()
