@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 import ahocorasick
 
-from soc_tui.detect.fields import RuleEvent, extra_keys, extra_of, getter
+from soc_tui.detect.fields import RuleEvent, column_of, extra_keys, extra_of, getter
 from soc_tui.detect.loader import Rule
 from soc_tui.detect.sigma import _ONE, _STAR, _tokens, quantified_names
 
@@ -259,7 +259,7 @@ class Route:
             else:
                 self.extra_exact.append((field, getter(field), table, *keys))
         # Fields read by the same getter (cs-uri-query, cs-uri, c-uri) scan once.
-        self.scans: list[Scan] = []
+        self.scans: list[tuple[str, Callable[[dict[str, Any]], Any] | None, Any, bool]] = []
         merged: dict[Any, tuple[str, dict[str, set[int]]]] = {}
         for field, lits in within.items():
             get = None if field == KEYWORDS else getter(field)
@@ -271,7 +271,11 @@ class Route:
             for lit, idx in lits.items():
                 auto.add_word(lit, tuple(sorted(idx)))
             auto.make_automaton()
-            self.scans.append((field, None if get_key == KEYWORDS else get_key, auto))
+            # An event column is read straight from the event; a derived
+            # field (the decoded URL...) costs to compute, and the rules the
+            # scan lets through read it again: through RuleEvent's cache.
+            plain = get_key != KEYWORDS and column_of(field) is not None
+            self.scans.append((field, None if get_key == KEYWORDS else get_key, auto, plain))
 
     def candidates(self, rev: RuleEvent) -> list[Rule]:
         """The rules whose gate the event passes (plus the ungated), in order.
@@ -308,14 +312,16 @@ class Route:
                     idx = table.get(text)
                     if idx:
                         found.append(idx)
-        for field, get, auto in self.scans:
+        for field, get, auto, plain in self.scans:
             if get is None:
                 texts = rev.keyword_text()
-            else:
+            elif plain:
                 v = get(ev)
                 if v is None:  # most events lack most scanned fields
                     continue
                 texts = (v.casefold(),) if v.__class__ is str else rev.lower(field, get)
+            else:
+                texts = rev.lower(field, get)
             for text in texts:
                 for _, idx in auto.iter(text):
                     found.append(idx)
