@@ -148,3 +148,34 @@ def test_gates_on_extra_fields_find_their_rules(tmp_path: Path) -> None:
     assert not selected({"other": "auditd"})
     routes = list(engine._routes.values())
     assert routes and all(r.extra_exact for r in routes)  # the gate is the one on extra
+
+
+def test_a_derived_field_is_computed_once_per_event(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The decoded URL is costly (decoded until stable): the prefilter's scan
+    and every rule reading it (equality, substring) share one computation."""
+    import soc_tui.detect.fields as fields
+
+    calls = []
+    real = fields.url_forms
+
+    def counted(url: str, *args: object, **kw: object) -> object:
+        calls.append(url)
+        return real(url, *args, **kw)
+
+    monkeypatch.setattr(fields, "url_forms", counted)
+    (tmp_path / "w.yml").write_text("\n---\n".join(
+        f"title: r{i}\nlogsource: {{category: webserver}}\nlevel: low\n"
+        f"detection: {{sel: {{{item}}}, condition: sel}}\n"
+        for i, item in enumerate([
+            "cs-uri-query: '/a/../etc/passwd'",
+            "cs-uri-query|contains: '../etc'",
+            "cs-uri-query|contains: 'passwd', cs-method: GET",
+            "cs-uri-stem|endswith: '.php'",
+        ])))
+    engine = Engine(load_rules([tmp_path]))
+    line = '192.0.2.1 - - [10/Oct/2024:13:55:36 +0000] "GET /a/%2e%2e/etc/passwd HTTP/1.1" 404 0 "-" "x"'
+    ev = event_dict(LineParser(source_id="/var/log/apache2/access.log", year=2024, tz="UTC").parse(line))
+    hits = {h.rule.title for h in engine.process(ev)}
+    assert hits == {"r0", "r1", "r2"}
+    assert calls == [ev["url"]]

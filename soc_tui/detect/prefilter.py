@@ -246,7 +246,8 @@ class Route:
                 table = exact if is_exact else within
                 table.setdefault(field, {}).setdefault(lit, set()).add(i)
         self._always = [rules[i] for i in self.always]
-        Scan = tuple[str, Callable[[dict[str, Any]], Any] | None, Any]
+        # (field, getter, lookup, whether the field is an event column)
+        Scan = tuple[str, Callable[[dict[str, Any]], Any] | None, Any, bool]
         self.exact: list[Scan] = []
         # Fields of `extra` (auditd's type, a unit...): the dict is looked up
         # once per event, and not at all for the many events without one.
@@ -255,11 +256,11 @@ class Route:
             table = {lit: tuple(sorted(idx)) for lit, idx in lits.items()}
             keys = extra_keys(field)
             if keys is None:
-                self.exact.append((field, getter(field), table))
+                self.exact.append((field, getter(field), table, column_of(field) is not None))
             else:
                 self.extra_exact.append((field, getter(field), table, *keys))
         # Fields read by the same getter (cs-uri-query, cs-uri, c-uri) scan once.
-        self.scans: list[tuple[str, Callable[[dict[str, Any]], Any] | None, Any, bool]] = []
+        self.scans: list[Scan] = []
         merged: dict[Any, tuple[str, dict[str, set[int]]]] = {}
         for field, lits in within.items():
             get = None if field == KEYWORDS else getter(field)
@@ -283,15 +284,16 @@ class Route:
         must not change it."""
         found: list[tuple[int, ...]] = []  # the rule indexes each gate hit gave
         ev = rev.ev
-        for field, get, table in self.exact:
-            v = get(ev)  # type: ignore[misc]
-            if v is None:
-                continue
-            if v.__class__ is str:  # the usual case: one value, no caching needed
-                idx = table.get(v.casefold())
-                if idx:
-                    found.append(idx)
-                continue
+        for field, get, table, plain in self.exact:
+            if plain:  # an event column (see `scans`)
+                v = get(ev)  # type: ignore[misc]
+                if v is None:
+                    continue
+                if v.__class__ is str:  # the usual case: one value, no caching needed
+                    idx = table.get(v.casefold())
+                    if idx:
+                        found.append(idx)
+                    continue
             for text in rev.lower(field, get):  # type: ignore[arg-type]
                 idx = table.get(text)
                 if idx:
