@@ -393,9 +393,11 @@ class RuleEvent:
         got = self._lower.get(name)
         if got is None:
             vals = self.values(name, get)
-            got = self._lower[name] = (
-                (vals[0].casefold(),) if len(vals) == 1 else tuple(v.casefold() for v in vals)
-            )
+            if len(vals) == 1:
+                got = (vals[0].casefold(),)
+            else:  # most fields a rule reads are missing from most events: ()
+                got = tuple([v.casefold() for v in vals]) if vals else vals
+            self._lower[name] = got
         return got
 
     def keyword_text(self, *, cased: bool = False) -> tuple[str, ...]:
