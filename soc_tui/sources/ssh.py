@@ -32,11 +32,18 @@ import os
 import shlex
 import socket
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Coroutine, TypeVar
 
-import asyncssh
+with warnings.catch_warnings():
+    # asyncssh (2.24) names cryptography's DSA key types when it is imported,
+    # and cryptography 51 deprecates each with a warning: ten lines on the
+    # terminal of every command that reads an SSH source, before its own one
+    # line, and nothing a user can act on.
+    warnings.filterwarnings("ignore", message="DSA is deprecated", category=UserWarning)
+    import asyncssh
 
 from soc_tui.sources.base import ConnectionDown, SourceSpec, SshRefused
 from soc_tui.sources.tail import LocalFs, Stat
