@@ -232,8 +232,7 @@ class RuleWorker:
         self._commits = 0
         self._replay_cached: int | None = None
         self._restored = False
-        self._wake = threading.Event()
-        self._arrived = threading.Event()  # an offer came (or stop): see _await_offer
+        self._wake = threading.Event()  # an offer came, or stop()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._offered: deque[_Offered] = deque()
@@ -372,8 +371,8 @@ class RuleWorker:
             left = deadline - time.monotonic()
             if left <= 0:
                 return
-            self._arrived.wait(left)
-            self._arrived.clear()
+            self._wake.wait(left)
+            self._wake.clear()
 
     def offer(self, first_id: int, batch: Batch) -> None:
         """A batch the writer just committed (ids from first_id), so the worker
@@ -395,7 +394,6 @@ class RuleWorker:
                 return
             self._offered.append(_Offered(first, last, items, newest, ingested))
             self._offered_rows += len(items)
-        self._arrived.set()
         self._wake.set()
 
     def _evaluate(
@@ -511,7 +509,6 @@ class RuleWorker:
     def stop(self, *, drain: bool = True) -> None:
         """Stop the thread; with drain, evaluate what is stored first."""
         self._stop.set()
-        self._arrived.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join()
