@@ -236,3 +236,44 @@ def test_apache_error_log_levels(corpus, name):
     p = LineParser()
     levels = {p.parse(x).level for x in read_lines(corpus / "loghub" / name)}
     assert {"error", "notice"} <= levels
+
+
+EDGE_3164 = [
+    "Dec 14 22:13:21 srv-01 CRON[17716]: pam_unix(cron:session): session closed for user root",
+    "Jun  7 01:02:03 h sshd[1]: x",
+    "Jun 07 01:02:03 h sshd[1]:",
+    "Jun  7 01:02:03 h sshd[1]:   three spaces",
+    "Jun  7 01:02:03 2024 sshd[1]: a year where the host would be",
+    "Jun  7 01:02:03 20245 sshd[1]: five digits are a host",
+    "Jun  7 01:02:03  h sshd[1]: two spaces before the host",
+    "Jun  7 01:02:03 h  sshd[1]: two spaces after it",
+    "Jun  7 01:02:03 h sshd[]: empty pid",
+    "Jun  7 01:02:03 h sshd[1]:no space",
+    "Jun  7 01:02:03.123 h sshd[1]: fraction",
+    "jun  7 01:02:03 h sshd[1]: lower-case month",
+    "Jun  7 01:02:03 h postfix/smtpd[9]: slash",
+    "Jun  7 01:02:03 h sshd[1]: tab\there and\nnewline",
+]
+
+
+def test_the_fast_rfc3164_pattern_agrees_with_the_full_one(corpus):
+    """Where the pattern of the commonest syslog form matches a line, the full
+    RFC 3164 pattern gives the same fields (on every corpus line and on edge
+    cases written for it); the parser relies on that to try it first."""
+    from soc_tui.parse.syslog import RE_3164, RE_3164_COMMON
+
+    lines = list(EDGE_3164)
+    for f in corpus_files(corpus):
+        lines += read_lines(f)
+    fast = 0
+    for line in lines:
+        r = RE_3164_COMMON.match(line)
+        if r is None:
+            continue
+        fast += 1
+        full = RE_3164.match(line)
+        assert full is not None, line
+        pri, mon, d, y1, hh, mi, ss, fr, y2, host, tag_b, tag, pid, msg = full.groups()
+        assert (pri, y1, fr, y2, tag_b) == (None,) * 5, line
+        assert r.groups() == (mon, d, hh, mi, ss, host, tag, pid, msg), line
+    assert fast > 5000

