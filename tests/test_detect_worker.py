@@ -632,6 +632,99 @@ def test_idle_correlation_groups_are_forgotten_and_active_ones_keep_counting(
     assert labels.count("three") == 1 and labels.count("users") == 1, labels
 
 
+def _window_reference(hits: list[tuple[int, int, str, str, int]], span: int, need: int,
+                      distinct: bool) -> list[tuple[int, list[int]]]:
+    """The counting correlations' documented semantics written plainly: per
+    group, entries kept in time order; the window ending at a hit is (t -
+    span, t]; entries older than the group's newest time minus the span are
+    dropped; a hit fires when the window holds `need` (weights, or distinct
+    values); its evidence is the group's entries not given before."""
+    groups: dict[str, dict[str, Any]] = {}
+    out = []
+    for i, (t, weight, ip, value, _) in enumerate(hits, 1):
+        g = groups.setdefault(ip, {"entries": [], "newest": None, "reported": set()})
+        g["entries"].append((t, i, weight, value))
+        g["entries"].sort(key=lambda e: e[0])  # stable: equal times keep arrival order
+        g["newest"] = t if g["newest"] is None else max(g["newest"], t)
+        g["entries"] = [e for e in g["entries"] if e[0] > g["newest"] - span]
+        inside = [e for e in g["entries"] if t - span < e[0] <= t]
+        n = len({e[3] for e in inside}) if distinct else sum(e[2] for e in inside)
+        if n >= need:
+            ev = sorted(e[1] for e in g["entries"] if e[1] not in g["reported"])
+            g["reported"].update(e[1] for e in g["entries"])
+            out.append((i, ev))
+    return out
+
+
+@pytest.mark.parametrize("kind", ["event_count", "value_count"])
+@pytest.mark.parametrize("need", [1, 2, 4])
+def test_counting_correlations_match_their_plain_definition(tmp_path: Path, kind: str,
+                                                            need: int) -> None:
+    """Random hits (late ones, repeated lines, many addresses seen once)
+    through the engine give exactly the hits and evidence of the definition
+    written plainly (`_window_reference`): whatever the engine keeps per
+    group (a group seen once holds just its entry), the result is the same."""
+    from soc_tui.detect.engine import Engine
+
+    cond = "{gte: %d}" % need if kind == "event_count" else "{field: user, gte: %d}" % need
+    (tmp_path / "c.yml").write_text(
+        "title: base\nname: b\nlogsource: {product: linux}\nlevel: low\n"
+        "detection: {sel: {app: app1}, condition: sel}\n---\n"
+        f"title: c\nname: c\nlevel: high\ncorrelation: {{type: {kind}, rules: [b], "
+        f"group-by: [src_ip], timespan: 30s, condition: {cond}}}\n")
+    rng = random.Random(need * 7 + len(kind))
+    hits = []
+    t = 1_700_000_000_000_000
+    for i in range(3000):
+        t += rng.randint(0, 3_000_000)
+        late = rng.random() < 0.1
+        ts = t - rng.randint(0, 20_000_000) if late else t
+        # a few busy addresses and a long tail of addresses seen once
+        ip = f"192.0.2.{rng.randint(1, 6)}" if rng.random() < 0.6 else f"198.51.{i // 250}.{i % 250}"
+        hits.append((ts, rng.choice([1, 1, 1, 2, 3]), ip, rng.choice("abcde"), i))
+    engine = Engine(load_rules([tmp_path]))
+    got = []
+    for i, (ts, weight, ip, user, _) in enumerate(hits, 1):
+        for h in engine.process({"id": i, "ts": ts, "raw": "x", "app": "app1", "src_ip": ip,
+                                 "user": user, "repeat": weight}):
+            if h.rule.label == "c":
+                got.append((i, h.evidence))
+    want = _window_reference(hits, 30_000_000, need, kind == "value_count")
+    assert len(want) > 50
+    assert got == want
+
+
+def test_temporal_ordered_keeps_no_state_for_a_last_step_alone(tmp_path: Path) -> None:
+    """The last rule of an ordered sequence, hit where no earlier step was
+    (a login from an address that never failed), leaves no group behind;
+    the sequence still fires where the steps come in order."""
+    from soc_tui.detect.engine import Engine
+
+    (tmp_path / "c.yml").write_text(
+        "title: a\nname: a\nlogsource: {product: linux}\nlevel: low\n"
+        "detection: {sel: {app: a}, condition: sel}\n---\n"
+        "title: b\nname: b\nlogsource: {product: linux}\nlevel: low\n"
+        "detection: {sel: {app: b}, condition: sel}\n---\n"
+        "title: a then b\nname: ab\nlevel: high\n"
+        "correlation: {type: temporal_ordered, rules: [a, b], group-by: [src_ip], timespan: 60s}\n")
+    engine = Engine(load_rules([tmp_path]))
+    n = 0
+
+    def ev(app: str, ip: str, t: int) -> list[str]:
+        nonlocal n
+        n += 1
+        return [h.rule.label for h in engine.process(
+            {"id": n, "ts": t * 1_000_000, "raw": "x", "app": app, "src_ip": ip})]
+
+    for i in range(50):
+        assert ev("b", f"198.51.100.{i}", i) == []
+    (st,) = engine.states
+    assert st.groups == {} and st.touched == {}
+    assert ev("a", "192.0.2.1", 100) == []
+    assert ev("b", "192.0.2.1", 110) == ["ab"]
+    assert ev("b", "192.0.2.1", 200) == []  # the a is out of the window
+
+
 def test_aliases_and_several_group_fields_group_hits_of_different_rules(tmp_path: Path) -> None:
     """Sigma's `aliases` name one group-by field that each input rule carries
     under its own field (here a field of `extra`; rules not named keep the

@@ -21,11 +21,11 @@ from __future__ import annotations
 import bisect
 import json
 import time
-from collections import Counter, deque
+from collections import deque
 from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
-from soc_tui.detect.fields import RuleEvent, column_of, getter
+from soc_tui.detect.fields import RuleEvent, Tags, column_of, getter
 from soc_tui.detect.loader import Correlation, Rule, RuleBase, RuleSet
 from soc_tui.detect.prefilter import Route, rule_gate
 from soc_tui.model import now_us
@@ -120,6 +120,18 @@ class _Window:
         self.late = False  # an entry was placed out of seq order since the last report
         self.newest = -(1 << 62)
 
+    @classmethod
+    def of(cls, entry: tuple[int, int, int, Any, list[int]], distinct: bool) -> _Window:
+        """The window of a group that held one entry (seq 1, not reported)."""
+        w = cls(distinct)
+        w.entries.append(entry)
+        w.seq = 1
+        w.total = entry[2]
+        w.newest = entry[0]
+        if w.values is not None:
+            w.values[entry[3]] = 1
+        return w
+
 
 def input_field(corr: Correlation, name: str, inp: RuleBase) -> str:
     """The field the hits of a correlation's input carry the correlation's
@@ -133,14 +145,16 @@ def input_field(corr: Correlation, name: str, inp: RuleBase) -> str:
 class _CorrState:
     def __init__(self, corr: Correlation) -> None:
         self.corr = corr
-        # group -> its window (counting) or one deque per input (temporal). A
-        # single group-by field keys by its value, several by a tuple.
+        # group -> its window (counting; a group of one hit holds just that
+        # entry) or one deque per input (temporal). A single group-by field
+        # keys by its value, several by a tuple.
         self.groups: dict[Any, Any] = {}
         # temporal groups -> time of their last hit (a counting window keeps its own)
         self.touched: dict[Any, int] = {}
         self.newest = -(1 << 62)
         self.fed = SWEEP_EVERY  # hits left until the next sweep
         self.counting = corr.kind in ("event_count", "value_count")
+        self.last_ordered = len(corr.inputs) - 1 if corr.kind == "temporal_ordered" else -1
         self.distinct = corr.kind == "value_count"
         self.span = corr.timespan_us
         self.single = len(corr.group_by) == 1
@@ -222,15 +236,16 @@ class _CorrState:
             self.fed = SWEEP_EVERY
             self.sweep()
         if not self.counting:
+            if idx == self.last_ordered and key not in self.groups:
+                # temporal_ordered: the last rule's hit in a group with no
+                # earlier one completes nothing, and no later hit reads it
+                # (the logins of every address that never failed, say)
+                return None
             if t > self.touched.get(key, t - 1):
                 self.touched[key] = t
             return self._temporal(h, idx, key)
-        w = self.groups.get(key)
-        if w is None:
-            w = self.groups[key] = _Window(self.distinct)
         value = None
-        values = w.values
-        if values is not None:  # value_count
+        if self.distinct:  # value_count
             col = self.value_columns[idx]
             if col is not None:
                 value = h.event.get(col)
@@ -242,6 +257,19 @@ class _CorrState:
                     return None
                 if value.__hash__ is None:  # a list or map from a JSON log
                     value = _hashable(value)
+        groups = self.groups
+        w = groups.get(key)
+        if w is None:
+            # The group's first hit. Most groups of a backfill (addresses seen
+            # once) never get a second: unless this hit alone meets the
+            # condition, the group is just its entry until then, not a window.
+            if not self.test(1 if self.distinct else h.weight):
+                groups[key] = (t, 1, h.weight, value, h.evidence)
+                return None
+            w = groups[key] = _Window(self.distinct)
+        elif w.__class__ is tuple:  # the second hit: the entry becomes a window
+            w = groups[key] = _Window.of(w, self.distinct)
+        values = w.values
         w.seq += 1
         entry = (t, w.seq, h.weight, value, h.evidence)
         entries = w.entries
@@ -295,8 +323,9 @@ class _CorrState:
         active recently, not by every address ever seen. A counting window
         knows its newest hit; temporal groups are timed in `touched`."""
         horizon = self.newest - self.span - LATE_US
-        if self.counting:
-            stale = [k for k, w in self.groups.items() if w.newest < horizon]
+        if self.counting:  # (a group of one hit is that entry: its time first)
+            stale = [k for k, w in self.groups.items()
+                     if (w[0] if w.__class__ is tuple else w.newest) < horizon]
         else:
             stale = [k for k, ts in self.touched.items() if ts < horizon]
         for k in stale:
@@ -394,7 +423,8 @@ class Engine:
         self.rules = [r for r in ruleset.rules if r.enabled]
         self.correlations = [c for c in ruleset.correlations if c.enabled]
         self.first_seen = first_seen if first_seen is not None else FirstSeen()
-        self._routes: dict[Any, Route] = {}
+        self._routes: dict[Any, Route] = {}  # by Tags.key()
+        self._by_tags: dict[Tags, Route] = {}
         # prefilter=False evaluates every routed rule (tests compare the two).
         self._gates = {id(r): rule_gate(r) for r in self.rules} if prefilter else {}
         self._consumers: dict[int, list[tuple[_CorrState, int]]] = {}
@@ -409,14 +439,21 @@ class Engine:
         self.replay_span_us = max((_chain_span(s.corr) for s in self.states), default=0)
         self._by_id = {r.rule_id: r for r in self.rules}
         self._by_ids: dict[tuple[str, ...], list[Rule]] = {}
-        self.hit_counts: Counter[str] = Counter()
+        self.hit_counts: dict[str, int] = {}  # rule id -> hits
 
     def route(self, rev: RuleEvent) -> Route:
-        key = rev.tags.key()
-        route = self._routes.get(key)
+        # Tags objects are shared per event shape (`event_tags`), so the usual
+        # lookup is by identity; equal tags made apart share their route.
+        tags = rev.tags
+        route = self._by_tags.get(tags)
         if route is None:
-            rules = [r for r in self.rules if r.sees(rev.tags)]
-            route = self._routes[key] = Route(rules, self._gates)
+            key = tags.key()
+            route = self._routes.get(key)
+            if route is None:
+                rules = [r for r in self.rules if r.sees(tags)]
+                route = self._routes[key] = Route(rules, self._gates)
+            if len(self._by_tags) < 4096:
+                self._by_tags[tags] = route
         return route
 
     def active(self, rule: Rule) -> bool:
@@ -453,7 +490,10 @@ class Engine:
         best: int | None = None
         for st in self.states:
             for g in st.groups.values():
-                dqs = [g.entries] if isinstance(g, _Window) else g
+                if isinstance(g, tuple):  # a counting group of one entry
+                    dqs = [(g,)]
+                else:
+                    dqs = [g.entries] if isinstance(g, _Window) else g
                 for dq in dqs:
                     for e in dq:
                         ids = e[-1]
@@ -490,7 +530,9 @@ class Engine:
             if nv.learn_us and hit.ts < self.first_seen.learning_since(rule.rule_id, hit.ts) + nv.learn_us:
                 return
         if not warm:
-            self.hit_counts[rule.rule_id] += 1
+            counts = self.hit_counts
+            rid = rule.rule_id
+            counts[rid] = counts.get(rid, 0) + 1  # (a plain dict: Counter's += is slower)
             if not rule.silent:
                 out.append(hit)
         consumers = self._consumers.get(id(rule))

@@ -368,8 +368,9 @@ class RuleEvent:
     def __init__(self, ev: dict[str, Any]) -> None:
         self.ev = ev
         self.tags = event_tags(ev)
-        self._values: dict[str, tuple[str, ...]] = {}
-        self._lower: dict[str, tuple[str, ...]] = {}
+        # made on first use: many events are matched without reading a field twice
+        self._values: dict[str, tuple[str, ...]] | None = None
+        self._lower: dict[str, tuple[str, ...]] | None = None
         self._keywords: tuple[str, ...] | None = None
         self._lkeywords: tuple[str, ...] | None = None
 
@@ -383,21 +384,31 @@ class RuleEvent:
     def values(self, name: str, get: Callable[[dict[str, Any]], Any]) -> tuple[str, ...]:
         """The field's candidate strings; `get` is `getter(name)`, resolved once
         by the caller (a compiled rule)."""
-        got = self._values.get(name)
-        if got is None:
-            v = get(self.ev)
-            got = self._values[name] = (v,) if v.__class__ is str else as_strings(v)
+        cache = self._values
+        if cache is None:
+            cache = self._values = {}
+        else:
+            got = cache.get(name)
+            if got is not None:
+                return got
+        v = get(self.ev)
+        got = cache[name] = (v,) if v.__class__ is str else as_strings(v)
         return got
 
     def lower(self, name: str, get: Callable[[dict[str, Any]], Any]) -> tuple[str, ...]:
-        got = self._lower.get(name)
-        if got is None:
-            vals = self.values(name, get)
-            if len(vals) == 1:
-                got = (vals[0].casefold(),)
-            else:  # most fields a rule reads are missing from most events: ()
-                got = tuple([v.casefold() for v in vals]) if vals else vals
-            self._lower[name] = got
+        cache = self._lower
+        if cache is None:
+            cache = self._lower = {}
+        else:
+            got = cache.get(name)
+            if got is not None:
+                return got
+        vals = self.values(name, get)
+        if len(vals) == 1:
+            got = (vals[0].casefold(),)
+        else:  # most fields a rule reads are missing from most events: ()
+            got = tuple([v.casefold() for v in vals]) if vals else vals
+        cache[name] = got
         return got
 
     def keyword_text(self, *, cased: bool = False) -> tuple[str, ...]:
