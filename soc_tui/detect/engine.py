@@ -92,11 +92,6 @@ class FirstSeen:
         return start
 
 
-def _event_id(ev: dict[str, Any]) -> list[int]:
-    i = ev.get("id")
-    return [i] if i is not None else []
-
-
 # -- correlation state -------------------------------------------------------------
 
 SWEEP_EVERY = 20_000  # hits between sweeps of idle correlation groups
@@ -270,8 +265,9 @@ class _CorrState:
         elif w.__class__ is tuple:  # the second hit: the entry becomes a window
             w = groups[key] = _Window.of(w, self.distinct)
         values = w.values
-        w.seq += 1
-        entry = (t, w.seq, h.weight, value, h.evidence)
+        weight = h.weight
+        seq = w.seq = w.seq + 1
+        entry = (t, seq, weight, value, h.evidence)
         entries = w.entries
         in_order = t >= w.newest
         if in_order:
@@ -281,7 +277,7 @@ class _CorrState:
             w.late = True
             pos = bisect.bisect_right([e[0] for e in entries], t)
             entries.insert(pos, entry)
-        w.total += h.weight
+        w.total += weight
         if values is not None:
             values[value] = values.get(value, 0) + 1
         low = w.newest - self.span
@@ -465,7 +461,8 @@ class Engine:
         run elsewhere (the parse process of a backfill) and its result be
         handed to `feed`."""
         rev = RuleEvent(ev)
-        return [rule for rule in self.route(rev).candidates(rev) if rule.match(rev)]
+        route = self._by_tags.get(rev.tags) or self.route(rev)  # (the usual case inline)
+        return [rule for rule in route.candidates(rev) if rule.match(rev)]
 
     def feed(self, ev: dict[str, Any], matched: list[Rule], *, warm: bool = False) -> list[Hit]:
         """Stage 2, in id order: new_value, correlations and hits for an event
@@ -474,7 +471,8 @@ class Engine:
         out: list[Hit] = []
         ts = ev["ts"]
         weight = ev.get("repeat") or 1
-        ids = _event_id(ev)  # one list for all its hits: evidence lists are never changed
+        i = ev.get("id")  # one list for all its hits: evidence lists are never changed
+        ids = [i] if i is not None else []
         for rule in matched:
             self._emit(Hit(rule, ts, ev, ids, _NO_GROUP, weight), out, warm)
         return out
