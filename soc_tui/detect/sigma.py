@@ -34,7 +34,7 @@ import math
 import re
 from typing import Any, Callable
 
-from soc_tui.detect.fields import RuleEvent, column_of, getter
+from soc_tui.detect.fields import RuleEvent, column_of, extra_keys, getter
 
 Pred = Callable[[RuleEvent], bool]
 StrPred = Callable[[str], bool]
@@ -458,8 +458,8 @@ def _field_item(key: str, value: Any) -> Pred:
     patterns = [_pattern(v, kind, literal=lit, cased=cased) for v, lit in vals]
     if not patterns and not nulls:  # every variant was empty (one byte at offset 1)
         raise RuleError(f"{key}: the value is too short to encode")
-    if column_of(name) is not None and not (cased or nulls or want_all) and patterns and all(
-            p.kind == "eq" for p in patterns):
+    plain = column_of(name) is not None or (not src.keyword and extra_keys(name) is not None)
+    if plain and not (cased or nulls or want_all) and patterns and all(p.kind == "eq" for p in patterns):
         return _equals(src, {p.text for p in patterns})
     return _combine(src.texts(cased), patterns, nulls, want_all)
 
@@ -481,11 +481,11 @@ def _pattern(v: Any, kind: str | None, *, literal: bool, cased: bool) -> Pattern
 
 
 def _equals(src: _Source, texts: set[str]) -> Pred:
-    """`field: value(s)` without wildcards on an event column, the commonest
-    item: the column read straight from the event when it holds one string
-    (what `RuleEvent.lower` would give, without its cache), else through it.
-    (Derived fields, like the decoded URL, cost to compute: they go through
-    the cache.)"""
+    """`field: value(s)` without wildcards on an event column or a field of
+    `extra`, the commonest item: the field read straight from the event when
+    it holds one string (what `RuleEvent.lower` would give, without its
+    cache), else through it. (Derived fields, like the decoded URL, cost to
+    compute: they go through the cache.)"""
     name, get = src.name, src.get
     assert get is not None
 
