@@ -99,7 +99,10 @@ class Matcher:
     def match(self, ev: Event) -> tuple[str, ...]:
         """The ids of the rules `ev` matches (its message is set to the raw
         line when it has none, which is how the store keeps it anyway)."""
-        return tuple([r.rule_id for r in self._engine.match(self._view(ev))])
+        rules = self._engine.match(self._view(ev))
+        if not rules:  # most events
+            return ()
+        return (rules[0].rule_id,) if len(rules) == 1 else tuple([r.rule_id for r in rules])
 
 
 class WorkerError(Exception):
