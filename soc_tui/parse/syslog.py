@@ -47,7 +47,7 @@ RE_3164 = re.compile(
     re.S,
 )
 # The commonest RFC 3164 form, `Mon dd hh:mm:ss host tag[pid]: msg`, matched
-# in two thirds of the time RE_3164 takes. Where it matches, RE_3164 gives the
+# in about 60% of the time RE_3164 takes. Where it matches, RE_3164 gives the
 # same fields (a host of four digits would be RE_3164's year: left to it).
 RE_3164_COMMON = re.compile(
     r"([A-Z][a-z]{2}) +(\d{1,2}) (\d\d):(\d\d):(\d\d) (?!\d{4} )([^\s\[\]:]+) ([^\s\[\]:]+)"
